@@ -1,0 +1,3 @@
+"""Amend: a self-hosted user-account update service."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,80 @@
+"""The one place where core errors become GraphQL: payload `errors` or a top-level error."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from graphql import GraphQLError
+
+from api.core.errors import AmendError, Reason
+from api.graphql.types import UserError
+
+PAYLOAD = None
+# Reason -> extensions.code of a top-level error, or PAYLOAD (an entry of the payload's errors).
+GRAPHQL_CODES: dict[Reason, str | None] = {
+    Reason.MISSING_API_KEY: "FORBIDDEN",
+    Reason.INVALID_API_KEY: "FORBIDDEN",
+    Reason.ORIGIN_NOT_ALLOWED: "FORBIDDEN",
+    Reason.ORIGIN_REQUIRED: "FORBIDDEN",
+    Reason.INVALID_ENDPOINT: "BAD_REQUEST",
+    Reason.MISSING_TOKEN: "UNAUTHENTICATED",
+    Reason.INVALID_TOKEN: "UNAUTHENTICATED",
+    Reason.SESSION_REVOKED: "UNAUTHENTICATED",
+    Reason.USER_NOT_FOUND: "UNAUTHENTICATED",
+    Reason.TOKEN_EXPIRED: "UNAUTHENTICATED",
+    Reason.INVALID_CREDENTIALS: PAYLOAD,
+    Reason.REAUTHENTICATION_REQUIRED: PAYLOAD,
+    Reason.NOT_OWNER: "FORBIDDEN",
+    Reason.PLAN_REQUIRED: "FORBIDDEN",
+    Reason.RATE_LIMITED: "RATE_LIMITED",
+    Reason.UNSUPPORTED_CONTENT_TYPE: "BAD_REQUEST",
+    Reason.EMPTY_BODY: "BAD_REQUEST",
+    Reason.MISSING_UNIQUE_ID: "BAD_REQUEST",
+    Reason.INVALID_STRATEGY: "BAD_REQUEST",
+    Reason.RECORD_NOT_FOUND: PAYLOAD,  # top-level BAD_REQUEST in `record` and `revokeSession`
+    Reason.REQUIRED_FIELD_MISSING: PAYLOAD,
+    Reason.NOT_AN_OBJECT: PAYLOAD,
+    Reason.TYPE_MISMATCH: PAYLOAD,
+    Reason.INVALID_FIELD: PAYLOAD,
+    Reason.FIELD_NOT_ALLOWED: PAYLOAD,
+    Reason.EMPTY_UPDATE: PAYLOAD,
+    Reason.PASSWORD_POLICY: PAYLOAD,
+    Reason.INVALID_EMAIL: PAYLOAD,
+    Reason.EMAIL_TAKEN: PAYLOAD,
+    Reason.USERNAME_TAKEN: PAYLOAD,
+    Reason.VERSION_CONFLICT: PAYLOAD,
+    Reason.INVALID_CODE: PAYLOAD,
+    Reason.PAYLOAD_TOO_LARGE: "BAD_REQUEST",
+}
+
+
+class AmendGraphQLError(GraphQLError):
+    """A top-level error we raised on purpose: never masked."""
+
+
+def top_level(error: AmendError, *, code: str | None = None) -> AmendGraphQLError:
+    extensions: dict[str, object] = {
+        "code": code or GRAPHQL_CODES[error.reason] or "BAD_REQUEST",
+        "reason": error.reason.value,
+    }
+    if error.retry_after is not None:
+        extensions["retryAfter"] = error.retry_after
+    return AmendGraphQLError(error.message, extensions=extensions)
+
+
+def to_payload_errors(error: AmendError) -> list[UserError]:
+    """Payload errors for input problems; anything else is re-raised as a top-level error."""
+    if GRAPHQL_CODES[error.reason] is not PAYLOAD:
+        raise top_level(error)
+    return [UserError.from_problem(p) for p in error.problems]
+
+
+def raise_top_level(error: AmendError) -> NoReturn:
+    code = GRAPHQL_CODES[error.reason] or "BAD_REQUEST"
+    raise top_level(error, code=code)
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask unexpected exceptions; keep our errors and GraphQL's own validation errors."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)

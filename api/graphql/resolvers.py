@@ -1,0 +1,233 @@
+"""Queries and mutations: each parses its input, calls one service, maps the outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from starlette.responses import Response
+from strawberry.types.maybe import Some
+
+from api.core.errors import AmendError
+from api.graphql import errors
+from api.graphql.context import Context
+from api.graphql.inputs import SignInInput, SignUpInput, UpdateCredentialsInput, UpdateMeInput
+from api.graphql.scalars import JSON
+from api.graphql.types import (
+    AuthPayload,
+    Record,
+    Session,
+    SessionInfo,
+    UpdateCredentialsPayload,
+    UpdateMePayload,
+    UpdateStrategy,
+    UpdateUserPayload,
+    User,
+    UserError,
+)
+from api.http.cookies import clear_session_cookie, set_session_cookie
+from api.services import accounts, credentials, profile, records
+
+Info = strawberry.Info[Context, None]
+
+
+def _note_retry(info: Info, error: AmendError) -> None:
+    response = info.context.response
+    if error.retry_after is not None and isinstance(response, Response):
+        response.headers["Retry-After"] = str(error.retry_after)
+
+
+def _payload_errors(info: Info, error: AmendError) -> list[UserError]:
+    _note_retry(info, error)
+    return errors.to_payload_errors(error)
+
+
+def _top_level(info: Info, error: AmendError) -> errors.AmendGraphQLError:
+    _note_retry(info, error)
+    return errors.top_level(error)
+
+
+def _set_cookie(info: Info, signed_in: accounts.SignedIn) -> None:
+    response = info.context.response
+    if isinstance(response, Response):
+        set_session_cookie(response, info.context.settings, signed_in.token, signed_in.max_age)
+
+
+def _clear_cookie(info: Info) -> None:
+    response = info.context.response
+    if isinstance(response, Response):
+        clear_session_cookie(response, info.context.settings)
+
+
+def _auth_payload(signed_in: accounts.SignedIn) -> AuthPayload:
+    return AuthPayload(
+        token=signed_in.token,
+        user=User.from_view(signed_in.user),
+        session=Session.from_view(signed_in.session, current_id=signed_in.session.id),
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The signed-in user.")
+    async def me(self, info: Info) -> User:
+        try:
+            return User.from_view(await accounts.me(info.context.auth))
+        except AmendError as error:
+            raise _top_level(info, error) from None
+
+    @strawberry.field(description="The caller's sign-ins and sign-in attempts.")
+    async def session(self, info: Info) -> SessionInfo:
+        try:
+            return SessionInfo.from_view(await accounts.session_info(info.context.auth))
+        except AmendError as error:
+            raise _top_level(info, error) from None
+
+    @strawberry.field(description="A record of an endpoint: its owner or the master key.")
+    async def record(self, info: Info, endpoint: str, unique_id: str) -> Record:
+        try:
+            user = await records.get_record(
+                info.context.auth, endpoint=endpoint, unique_id=unique_id
+            )
+        except AmendError as error:
+            raise _top_level(info, error) from None
+        return Record.from_view(user)
+
+
+def _maybe(value: Some[Any] | None) -> Any:
+    return profile.UNSET if value is None else value.value
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a user in an endpoint and sign it in (API key).")
+    async def sign_up(self, info: Info, input: SignUpInput) -> AuthPayload:
+        try:
+            signed_in = await accounts.sign_up(
+                info.context.auth,
+                accounts.SignUpInput(
+                    endpoint=input.endpoint or "users",
+                    username=input.username,
+                    password=input.password,
+                    email=input.email,
+                    first_name=input.first_name,
+                    last_name=input.last_name,
+                    data=input.data,
+                ),
+            )
+        except AmendError as error:
+            return AuthPayload(errors=_payload_errors(info, error))
+        _set_cookie(info, signed_in)
+        return _auth_payload(signed_in)
+
+    @strawberry.mutation(description="Sign in with a username or email (API key); sets the cookie.")
+    async def sign_in(self, info: Info, input: SignInInput) -> AuthPayload:
+        try:
+            signed_in = await accounts.sign_in(
+                info.context.auth,
+                endpoint=input.endpoint or "users",
+                identifier=input.identifier,
+                password=input.password,
+            )
+        except AmendError as error:
+            return AuthPayload(errors=_payload_errors(info, error))
+        _set_cookie(info, signed_in)
+        return _auth_payload(signed_in)
+
+    @strawberry.mutation(description="Revoke the current session and clear the cookie.")
+    async def sign_out(self, info: Info) -> bool:
+        try:
+            await accounts.sign_out(info.context.auth)
+        except AmendError as error:
+            raise _top_level(info, error) from None
+        _clear_cookie(info)
+        return True
+
+    @strawberry.mutation(description="Revoke one of the caller's own sessions.")
+    async def revoke_session(self, info: Info, id: strawberry.ID) -> bool:
+        try:
+            current = await accounts.revoke_session(info.context.auth, str(id))
+        except AmendError as error:
+            raise _top_level(info, error) from None
+        if current:
+            _clear_cookie(info)
+        return True
+
+    @strawberry.mutation(description="Update a record's document with a strategy.")
+    async def update_user(
+        self,
+        info: Info,
+        endpoint: str,
+        unique_id: str,
+        data: JSON,
+        strategy: UpdateStrategy = UpdateStrategy.FORCE,
+        expected_version: int | None = None,
+        dry_run: bool = False,
+    ) -> UpdateUserPayload:
+        try:
+            result = await records.update_record(
+                info.context.auth,
+                endpoint=endpoint,
+                unique_id=unique_id,
+                data=data,
+                strategy=strategy.to_core(),
+                expected_version=expected_version,
+                dry_run=dry_run,
+            )
+        except AmendError as error:
+            return UpdateUserPayload(errors=_payload_errors(info, error))
+        if result.credentials_changed and not info.context.auth.is_master:
+            _clear_cookie(info)
+        return UpdateUserPayload(record=Record.from_view(result.record))
+
+    @strawberry.mutation(description="Change email and/or password; every session is revoked.")
+    async def update_credentials(
+        self, info: Info, input: UpdateCredentialsInput
+    ) -> UpdateCredentialsPayload:
+        try:
+            result = await credentials.update_credentials(
+                info.context.auth,
+                email=input.email,
+                password=input.password,
+                current_password=input.current_password,
+            )
+        except AmendError as error:
+            return UpdateCredentialsPayload(errors=_payload_errors(info, error))
+        if result.reauthentication_required:
+            _clear_cookie(info)
+        return UpdateCredentialsPayload(
+            user=User.from_view(result.user),
+            reauthentication_required=result.reauthentication_required,
+            pending_email=result.pending_email,
+        )
+
+    @strawberry.mutation(description="Change the caller's own profile fields and custom data.")
+    async def update_me(self, info: Info, input: UpdateMeInput) -> UpdateMePayload:
+        changes = profile.ProfileChanges(
+            first_name=_maybe(input.first_name),
+            last_name=_maybe(input.last_name),
+            username=_maybe(input.username),
+            phone_number=_maybe(input.phone_number),
+            image_url=_maybe(input.image_url),
+            data=_maybe(input.data),
+            expected_version=input.expected_version,
+            names=_GRAPHQL_NAMES,
+        )
+        auth = info.context.auth
+        try:
+            user = await profile.update_me(auth, changes)
+            session = await accounts.session_info(auth)
+        except AmendError as error:
+            return UpdateMePayload(errors=_payload_errors(info, error))
+        return UpdateMePayload(user=User.from_view(user), session=SessionInfo.from_view(session))
+
+
+_GRAPHQL_NAMES = {
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "username": "username",
+    "phone_number": "phoneNumber",
+    "image_url": "imageUrl",
+    "data": "data",
+    "expected_version": "expectedVersion",
+}

@@ -1,0 +1,56 @@
+"""The ASGI GraphQL endpoint: builds the typed context once per request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from api.graphql.context import Context
+from api.graphql.schema import build_schema
+from api.http.credentials import credentials_of
+from api.services.container import Services
+from api.services.context import RequestContext
+
+
+class AmendGraphQL(GraphQL[Context, None]):
+    def __init__(self, services: Services) -> None:
+        settings = services.settings
+        super().__init__(
+            build_schema(
+                introspection=settings.introspection,
+                field_suggestions=settings.dev,
+                max_depth=settings.max_query_depth,
+                max_aliases=settings.max_aliases,
+                max_tokens=settings.max_tokens,
+            ),
+            graphql_ide="graphiql" if settings.graphiql else None,
+            # Queries may use GET (cacheable, idempotent); Strawberry refuses mutations there.
+            allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            multipart_uploads_enabled=False,
+        )
+        self.services = services
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        creds = credentials_of(request, self.services.settings)
+        return Context(
+            request=request, response=response, auth=RequestContext(self.services, creds)
+        )
+
+    def decode_json(self, data: str | bytes) -> Any:
+        import orjson
+
+        # orjson refuses NaN and Infinity, which JSON does not have.
+        return orjson.loads(data)
+
+    def encode_json(self, data: object) -> bytes:
+        import orjson
+
+        return orjson.dumps(data)

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by GraphQL and REST: credentials, cookies, middleware."""

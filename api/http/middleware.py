@@ -1,0 +1,162 @@
+"""ASGI middleware: body-size limit, CORS, and security headers on every response."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import orjson
+from starlette.datastructures import Headers, MutableHeaders, QueryParams
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.services.container import Services
+from api.services.origins import origin_listed
+
+ALLOWED_HEADERS = "authorization, content-type, if-match, x-access-token, x-api-key, x-master-key"
+ALLOWED_METHODS = "GET, POST, PUT, PATCH, OPTIONS"
+EXPOSED_HEADERS = "authorization, etag, retry-after"
+
+TooLarge = Callable[[Scope, int], Awaitable[tuple[int, bytes]]]
+
+
+def graphql_too_large(limit: int) -> bytes:
+    message = f"the request body is larger than {limit} bytes"
+    return orjson.dumps(
+        {
+            "errors": [
+                {
+                    "message": message,
+                    "extensions": {"code": "PAYLOAD_TOO_LARGE", "reason": "PAYLOAD_TOO_LARGE"},
+                }
+            ]
+        }
+    )
+
+
+class BodyLimitMiddleware:
+    """Buffer request bodies up to `limit` bytes; refuse larger ones with 413 before any
+    handler runs. Bodies here are small JSON documents, so buffering costs nothing."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.limit:
+                await self._refuse(send)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+        whole = b"".join(chunks)
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": whole, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = graphql_too_large(self.limit)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("x-content-type-options", "nosniff")
+                headers.setdefault("referrer-policy", "no-referrer")
+                # Responses carry account data or tokens: never cache them anywhere.
+                headers.setdefault("cache-control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class CORSMiddleware:
+    """Preflights are answered only for listed origins; the actual request is then checked
+    against its own project's policy by the auth context."""
+
+    def __init__(self, app: ASGIApp, *, services: Services) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if origin is None:
+            await self.app(scope, receive, send)
+            return
+        api_key = QueryParams(scope.get("query_string", b"")).get("key") or headers.get("x-api-key")
+        listed = await origin_listed(self.services, origin, api_key)
+        preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
+        if preflight:
+            await self._preflight(send, origin if listed else None)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out = MutableHeaders(scope=message)
+                out.add_vary_header("Origin")
+                if listed:
+                    out["access-control-allow-origin"] = origin
+                    out["access-control-allow-credentials"] = "true"
+                    out["access-control-expose-headers"] = EXPOSED_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+    async def _preflight(self, send: Send, origin: str | None) -> None:
+        headers = [(b"vary", b"Origin"), (b"content-length", b"0")]
+        if origin is not None:
+            headers += [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-allow-credentials", b"true"),
+                (b"access-control-allow-methods", ALLOWED_METHODS.encode()),
+                (b"access-control-allow-headers", ALLOWED_HEADERS.encode()),
+                (b"access-control-max-age", b"600"),
+            ]
+        status = 204 if origin is not None else 403
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})

@@ -1,0 +1,1 @@
+"""Use cases. They own the transactions, raise `AmendError`, and import no web framework."""

@@ -1,0 +1,51 @@
+"""Throttling counted in the database, so every instance sees the same counts."""
+
+from __future__ import annotations
+
+from api.config import Settings
+from api.core.errors import AmendError, Reason
+from api.store import Tx, attempts, audit
+
+
+def _retry_after(oldest: int | None, window_ms: int, now: int) -> int:
+    if oldest is None:
+        return 1
+    return max(1, -(-(oldest + window_ms - now) // 1000))
+
+
+def _limited(retry_after: int) -> AmendError:
+    return AmendError(
+        Reason.RATE_LIMITED, "too many attempts; try again later", retry_after=retry_after
+    )
+
+
+async def check_signin(
+    tx: Tx,
+    settings: Settings,
+    *,
+    endpoint_id: int,
+    identifier: str,
+    user_pk: int | None,
+    ip: str | None,
+    now: int,
+) -> None:
+    """Refuse a sign-in (or a `currentPassword` check) after too many recent failures for
+    this identity or this client address."""
+    window = settings.throttle_window_seconds * 1000
+    since = now - window
+    count, oldest = await attempts.failures_for_identity(
+        tx, endpoint_id=endpoint_id, identifier=identifier, user_pk=user_pk, since=since
+    )
+    if count >= settings.signin_max_failures:
+        raise _limited(_retry_after(oldest, window, now))
+    if ip is not None:
+        count, oldest = await attempts.failures_for_ip(tx, ip=ip, since=since)
+        if count >= settings.signin_max_failures_per_ip:
+            raise _limited(_retry_after(oldest, window, now))
+
+
+async def check_credential_changes(tx: Tx, settings: Settings, *, user_pk: int, now: int) -> None:
+    window = settings.throttle_window_seconds * 1000
+    count, oldest = await audit.credential_changes_since(tx, user_pk=user_pk, since=now - window)
+    if count >= settings.credential_changes_per_window:
+        raise _limited(_retry_after(oldest, window, now))

@@ -1,0 +1,203 @@
+"""The record API: read a user's document and update it through the strategy engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from api.core.clock import now_ms
+from api.core.errors import AmendError, Reason
+from api.core.models import Actor, Endpoint, User
+from api.core.policy import (
+    canonical_username,
+    validate_custom_data,
+    validate_password,
+    validate_username,
+)
+from api.core.strategy import Strategy, apply_strategy, auth_document, check_auth_document
+from api.services.context import RequestContext
+from api.services.credentials import require_recent_signin
+from api.services.ratelimit import check_credential_changes
+from api.store import Tx, audit, sessions, users
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class RecordUpdate:
+    record: User
+    written: bool
+    credentials_changed: bool  # sessions were revoked: the caller must sign in again
+
+
+@dataclass(frozen=True, slots=True)
+class _PreparedPassword:
+    """A password from a document, already compared with (and hashed against) a stored hash."""
+
+    password: str
+    against_hash: str
+    new_hash: str | None  # None: it equals the stored password
+
+
+async def _authorize(ctx: RequestContext, endpoint_name: str, unique_id: str) -> Endpoint:
+    endpoint = await ctx.endpoint(endpoint_name)
+    if ctx.is_master:
+        return endpoint
+    caller = await ctx.caller()
+    if caller.user.endpoint_id != endpoint.id or caller.user.unique_id != unique_id:
+        # Same answer whether or not the record exists: no probing other users' ids.
+        raise AmendError(Reason.NOT_OWNER, "only the owner may access this record")
+    return endpoint
+
+
+async def get_record(ctx: RequestContext, *, endpoint: str, unique_id: str) -> User:
+    await ctx.project()
+    ep = await _authorize(ctx, endpoint, unique_id)
+    async with ctx.services.db.read() as tx:
+        user = await users.by_unique_id(tx, ep.id, unique_id)
+    if user is None:
+        raise AmendError(Reason.RECORD_NOT_FOUND, "no such record", field=("uniqueId",))
+    return user
+
+
+def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    keys = set(old) | set(new)
+    return sorted(k for k in keys if k != "password" and old.get(k, _ABSENT) != new.get(k, _ABSENT))
+
+
+_ABSENT = object()
+
+
+async def update_record(
+    ctx: RequestContext,
+    *,
+    endpoint: str,
+    unique_id: str,
+    data: Any,
+    strategy: Strategy = Strategy.FORCE,
+    expected_version: int | None = None,
+    dry_run: bool = False,
+) -> RecordUpdate:
+    """Apply `data` to the user's document with `strategy`; atomic, version-checked.
+
+    Password hashing never happens inside a write transaction: when the new document carries
+    a password that has not been compared with the stored hash yet, the transaction is left
+    without writing, the hash is computed, and the update runs again, reusing it only if the
+    stored hash has not changed meanwhile.
+    """
+    await ctx.project()
+    ep = await _authorize(ctx, endpoint, unique_id)
+    services = ctx.services
+    prepared: _PreparedPassword | None = None
+    for _ in range(MAX_ATTEMPTS):
+        needs_hashing: tuple[str, str, str, str | None] | None = None
+        opener = services.db.read if dry_run else services.db.write
+        async with opener() as tx:
+            user = await users.by_unique_id(tx, ep.id, unique_id, for_update=not dry_run)
+            if user is None:
+                raise AmendError(Reason.RECORD_NOT_FOUND, "no such record", field=("uniqueId",))
+            if expected_version is not None and user.version != expected_version:
+                raise AmendError(
+                    Reason.VERSION_CONFLICT,
+                    f"the record is at version {user.version}, not {expected_version}",
+                    field=("expectedVersion",),
+                )
+            old_doc = auth_document(user.username, user.data)
+            doc = check_auth_document(apply_strategy(strategy, old_doc, data))
+            username = validate_username(doc.username, field=("data", "username"))
+            custom = validate_custom_data(doc.data, field=("data",))
+            new_hash: str | None = None
+            if doc.password is not None:
+                if prepared is None or (prepared.password, prepared.against_hash) != (
+                    doc.password,
+                    user.password_hash,
+                ):
+                    needs_hashing = (doc.password, user.password_hash, username, user.email)
+                    if not ctx.is_master:
+                        # Refuse before spending a hash on a change that cannot happen.
+                        caller = await ctx.caller()
+                        require_recent_signin(
+                            ctx, caller.session.created_at, now_ms(), field=("data", "password")
+                        )
+                else:
+                    new_hash = prepared.new_hash
+            if needs_hashing is None:
+                changes: dict[str, Any] = {}
+                if username != user.username:
+                    changes["username"] = username
+                    changes["username_canonical"] = canonical_username(username)
+                if custom != user.data:
+                    changes["data"] = custom
+                if new_hash is not None:
+                    changes["password_hash"] = new_hash
+                result = await _write(ctx, tx, user, changes, strategy, dry_run=dry_run)
+                if result is not None:
+                    return result
+                continue
+        assert needs_hashing is not None
+        password, against, username, email = needs_hashing
+        prepared = await _prepare_password(ctx, password, against, username, email)
+    raise AmendError(Reason.VERSION_CONFLICT, "the record is changing too fast; try again")
+
+
+async def _prepare_password(
+    ctx: RequestContext, password: str, against: str, username: str, email: str | None
+) -> _PreparedPassword:
+    hasher = ctx.services.hasher
+    if (await hasher.verify(password, against)).ok:
+        # The same password as stored: unchanged, no policy check, no revocation.
+        return _PreparedPassword(password, against, None)
+    validate_password(password, username=username, email=email, field=("data", "password"))
+    return _PreparedPassword(password, against, await hasher.hash(password))
+
+
+async def _write(
+    ctx: RequestContext,
+    tx: Tx,
+    user: User,
+    changes: dict[str, Any],
+    strategy: Strategy,
+    *,
+    dry_run: bool,
+) -> RecordUpdate | None:
+    credential_change = "password_hash" in changes
+    now = now_ms()
+    if credential_change and not ctx.is_master:
+        caller = await ctx.caller()
+        require_recent_signin(ctx, caller.session.created_at, now, field=("data", "password"))
+        await check_credential_changes(tx, ctx.services.settings, user_pk=user.pk, now=now)
+    if dry_run or not changes:
+        preview = user
+        if changes:
+            preview = _preview(user, changes)
+        return RecordUpdate(preview, written=False, credentials_changed=False)
+    updated = await users.update_versioned(tx, user, changes, field_prefix=("data",))
+    if updated is None:
+        return None
+    fields = _changed_fields(user.document(), updated.document())
+    if credential_change:
+        fields.append("password")
+        await sessions.revoke_all(tx, user_pk=user.pk, now=now)
+    project = await ctx.project()
+    await audit.record(
+        tx,
+        project_id=project.id,
+        user_pk=user.pk,
+        action="update_user",
+        fields=fields,
+        strategy=strategy.value,
+        actor=Actor.MASTER if ctx.is_master else Actor.USER,
+        ip=ctx.ip,
+        now=now,
+    )
+    if credential_change:
+        ctx.forget_caller()
+    return RecordUpdate(updated, written=True, credentials_changed=credential_change)
+
+
+def _preview(user: User, changes: dict[str, Any]) -> User:
+    return replace(
+        user,
+        username=changes.get("username", user.username),
+        data=changes.get("data", user.data),
+    )

@@ -1,0 +1,140 @@
+"""Sessions ("signins") and the per-request auth lookup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.engine import RowMapping
+
+from api.core.models import Session, User
+from api.store.engine import Tx
+from api.store.tables import endpoints, sessions, users
+from api.store.users import USER_COLUMNS, to_user
+
+_SESSION_COLUMNS = (
+    sessions.c.id.label("s_id"),
+    sessions.c.user_pk.label("s_user_pk"),
+    sessions.c.created_at.label("s_created_at"),
+    sessions.c.expires_at.label("s_expires_at"),
+    sessions.c.last_seen_at.label("s_last_seen_at"),
+    sessions.c.revoked_at.label("s_revoked_at"),
+    sessions.c.user_agent.label("s_user_agent"),
+    sessions.c.ip.label("s_ip"),
+)
+
+
+def _session(row: RowMapping, unique_id: str) -> Session:
+    return Session(
+        id=row["s_id"],
+        user_pk=row["s_user_pk"],
+        unique_id=unique_id,
+        created_at=row["s_created_at"],
+        expires_at=row["s_expires_at"],
+        last_seen_at=row["s_last_seen_at"],
+        revoked_at=row["s_revoked_at"],
+        user_agent=row["s_user_agent"],
+        ip=row["s_ip"],
+    )
+
+
+async def create(
+    tx: Tx,
+    *,
+    session_hex: str,
+    user: User,
+    now: int,
+    ttl_ms: int,
+    user_agent: str | None,
+    ip: str | None,
+) -> Session:
+    values: dict[str, Any] = {
+        "id": session_hex,
+        "user_pk": user.pk,
+        "created_at": now,
+        "expires_at": now + ttl_ms,
+        "last_seen_at": now,
+        "user_agent": (user_agent or "")[:512] or None,
+        "ip": ip,
+    }
+    await tx.conn.execute(insert(sessions).values(**values))
+    return Session(
+        id=session_hex,
+        user_pk=user.pk,
+        unique_id=user.unique_id,
+        created_at=now,
+        expires_at=now + ttl_ms,
+        last_seen_at=now,
+        revoked_at=None,
+        user_agent=values["user_agent"],
+        ip=ip,
+    )
+
+
+async def with_user(tx: Tx, session_hex: str) -> tuple[Session, User, str] | None:
+    """One round trip: the session, its user and the user's project id."""
+    stmt = (
+        select(
+            *_SESSION_COLUMNS,
+            *USER_COLUMNS,
+            endpoints.c.name.label("endpoint_name"),
+            endpoints.c.project_id.label("project_id"),
+        )
+        .select_from(sessions)
+        .join(users, users.c.pk == sessions.c.user_pk)
+        .join(endpoints, endpoints.c.id == users.c.endpoint_id)
+        .where(sessions.c.id == session_hex)
+    )
+    row = (await tx.conn.execute(stmt)).mappings().first()
+    if row is None:
+        return None
+    user = to_user(row, row["endpoint_name"])
+    return _session(row, user.unique_id), user, row["project_id"]
+
+
+async def active_for_user(tx: Tx, user: User, now: int) -> list[Session]:
+    stmt = (
+        select(*_SESSION_COLUMNS)
+        .where(
+            sessions.c.user_pk == user.pk,
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > now,
+        )
+        .order_by(sessions.c.created_at.desc(), sessions.c.id)
+        .limit(100)
+    )
+    rows = (await tx.conn.execute(stmt)).mappings().all()
+    return [_session(r, user.unique_id) for r in rows]
+
+
+async def revoke(tx: Tx, *, session_hex: str, user_pk: int, now: int) -> bool:
+    result = await tx.conn.execute(
+        update(sessions)
+        .where(
+            and_(
+                sessions.c.id == session_hex,
+                sessions.c.user_pk == user_pk,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > now,
+            )
+        )
+        .values(revoked_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def revoke_all(tx: Tx, *, user_pk: int, now: int) -> int:
+    result = await tx.conn.execute(
+        update(sessions)
+        .where(sessions.c.user_pk == user_pk, sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)
+
+
+async def touch(tx: Tx, *, session_hex: str, now: int, older_than: int) -> None:
+    await tx.conn.execute(
+        update(sessions)
+        .where(sessions.c.id == session_hex, sessions.c.last_seen_at < older_than)
+        .values(last_seen_at=now)
+    )

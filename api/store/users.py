@@ -1,0 +1,149 @@
+"""Users: lookups, insert, and the versioned single-statement update."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Select, insert, or_, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from api.core.clock import now_ms
+from api.core.models import User
+from api.store.engine import Tx
+from api.store.errors import taken
+from api.store.tables import endpoints, users
+
+USER_COLUMNS = (
+    users.c.pk,
+    users.c.unique_id,
+    users.c.endpoint_id,
+    users.c.username,
+    users.c.email,
+    users.c.first_name,
+    users.c.last_name,
+    users.c.phone_number,
+    users.c.image_url,
+    users.c.two_factor_enabled,
+    users.c.email_verified,
+    users.c.phone_verified,
+    users.c.data,
+    users.c.version,
+    users.c.created_at,
+    users.c.updated_at,
+    users.c.password_hash,
+)
+
+
+def to_user(row: RowMapping, endpoint_name: str) -> User:
+    return User(
+        pk=row["pk"],
+        unique_id=row["unique_id"],
+        endpoint_id=row["endpoint_id"],
+        endpoint=endpoint_name,
+        username=row["username"],
+        email=row["email"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        phone_number=row["phone_number"],
+        image_url=row["image_url"],
+        two_factor_enabled=bool(row["two_factor_enabled"]),
+        email_verified=bool(row["email_verified"]),
+        phone_verified=bool(row["phone_verified"]),
+        data=dict(row["data"] or {}),
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        password_hash=row["password_hash"],
+    )
+
+
+def _select() -> Select[Any]:
+    return select(*USER_COLUMNS, endpoints.c.name.label("endpoint_name")).join(
+        endpoints, endpoints.c.id == users.c.endpoint_id
+    )
+
+
+async def _one(tx: Tx, stmt: Select[Any]) -> User | None:
+    row = (await tx.conn.execute(stmt)).mappings().first()
+    return None if row is None else to_user(row, row["endpoint_name"])
+
+
+async def by_unique_id(
+    tx: Tx, endpoint_id: int, unique_id: str, *, for_update: bool = False
+) -> User | None:
+    stmt = _select().where(users.c.endpoint_id == endpoint_id, users.c.unique_id == unique_id)
+    if for_update and tx.is_postgres:
+        stmt = stmt.with_for_update(of=users)
+    return await _one(tx, stmt)
+
+
+async def by_pk(tx: Tx, pk: int, *, for_update: bool = False) -> User | None:
+    stmt = _select().where(users.c.pk == pk)
+    if for_update and tx.is_postgres:
+        stmt = stmt.with_for_update(of=users)
+    return await _one(tx, stmt)
+
+
+async def by_identifier(
+    tx: Tx, endpoint_id: int, username_key: str, email_key: str | None
+) -> User | None:
+    """A user whose username or email matches; a username match wins."""
+    match = users.c.username_canonical == username_key
+    if email_key is not None:
+        match = or_(match, users.c.email_canonical == email_key)
+    stmt = (
+        _select()
+        .where(users.c.endpoint_id == endpoint_id, match)
+        .order_by((users.c.username_canonical == username_key).desc())
+        .limit(1)
+    )
+    return await _one(tx, stmt)
+
+
+async def insert_user(tx: Tx, *, endpoint_name: str, values: Mapping[str, Any]) -> User:
+    now = now_ms()
+    row_values = {"version": 1, "created_at": now, "updated_at": now, **values}
+    try:
+        async with tx.conn.begin_nested():
+            result = await tx.conn.execute(
+                insert(users).values(**row_values).returning(*USER_COLUMNS)
+            )
+            row = result.mappings().one()
+    except IntegrityError as error:
+        raise taken(error) from None
+    return to_user(row, endpoint_name)
+
+
+async def update_versioned(
+    tx: Tx,
+    user: User,
+    changes: Mapping[str, Any],
+    *,
+    field_prefix: tuple[str, ...] = (),
+) -> User | None:
+    """Apply `changes` only if the row still has `user.version` (compare-and-set in the same
+    statement). Returns the new row, or None when another writer got there first."""
+    try:
+        async with tx.conn.begin_nested():
+            result = await tx.conn.execute(
+                update(users)
+                .where(users.c.pk == user.pk, users.c.version == user.version)
+                .values(**changes, version=users.c.version + 1, updated_at=now_ms())
+                .returning(*USER_COLUMNS)
+            )
+            row = result.mappings().first()
+    except IntegrityError as error:
+        raise taken(error, field_prefix=field_prefix) from None
+    return None if row is None else to_user(row, user.endpoint)
+
+
+async def set_password_hash(tx: Tx, pk: int, password_hash: str, old_hash: str) -> None:
+    """Store an upgraded hash of the same password (rehash on sign-in); not a user change, so
+    the version stays. Guarded by the old hash so a concurrent password change wins."""
+    await tx.conn.execute(
+        update(users)
+        .where(users.c.pk == pk, users.c.password_hash == old_hash)
+        .values(password_hash=password_hash)
+    )

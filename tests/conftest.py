@@ -1,0 +1,113 @@
+"""Fixtures: each test gets its own database (a copy of one migrated template), its own app,
+and an httpx client speaking real HTTP semantics to the ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.config import Settings
+from api.core.models import Plan
+from api.services import projects
+from api.services.container import Services
+from api.store import Database, migrate
+
+SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+# Cheap hashing for the suite (configuration, not a code path); tests of the production
+# parameters build their own settings.
+CHEAP_ARGON2 = {
+    "AMEND_ARGON2_MEMORY_KIB": "64",
+    "AMEND_ARGON2_TIME_COST": "1",
+    "AMEND_ARGON2_PARALLELISM": "1",
+}
+PASSWORD = "Zght943!x"
+
+
+def make_settings(db_path: Path, **env: str) -> Settings:
+    base = {
+        "AMEND_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+        "AMEND_SECRET_KEY": SECRET,
+        **CHEAP_ARGON2,
+        **env,
+    }
+    return Settings.from_env(base, env_file=None)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+
+    async def build() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        await migrate.upgrade(db)
+        await db.dispose()
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, template_db: Path) -> Path:
+    path = tmp_path / "amend.db"
+    shutil.copyfile(template_db, path)
+    return path
+
+
+@pytest.fixture
+def settings_env() -> dict[str, str]:
+    """Override in a test module (or parametrize) to change configuration."""
+    return {}
+
+
+@pytest.fixture
+def settings(db_path: Path, settings_env: dict[str, str]) -> Settings:
+    return make_settings(db_path, **settings_env)
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    svc = Services.build(settings)
+    yield svc
+    await svc.close()
+
+
+@pytest.fixture
+async def client(settings: Settings, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, services=services)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class ProjectKeys:
+    id: str
+    api_key: str
+    master_key: str
+
+
+@pytest.fixture
+async def project(services: Services) -> ProjectKeys:
+    created = await projects.create_project(services, name="acme")
+    return ProjectKeys(created.project.id, created.api_key, created.master_key)
+
+
+async def make_project(services: Services, name: str, **kwargs: Any) -> ProjectKeys:
+    created = await projects.create_project(services, name=name, **kwargs)
+    return ProjectKeys(created.project.id, created.api_key, created.master_key)
+
+
+@pytest.fixture
+def make_project_fn(services: Services) -> Any:
+    async def make(name: str, plan: Plan = Plan.PERSONAL, **kwargs: Any) -> ProjectKeys:
+        return await make_project(services, name, plan=plan, **kwargs)
+
+    return make

@@ -1,0 +1,159 @@
+"""A tiny GraphQL client over httpx, and the operations the tests use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from tests.conftest import PASSWORD
+
+
+async def gql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables or {}},
+        headers=headers or {},
+        params=params or {},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert isinstance(body, dict)
+    return body
+
+
+USER_FIELDS = """
+  id uniqueId endpoint username email firstName lastName phoneNumber imageUrl
+  twoFactorEnabled emailVerified phoneVerified data version createdAt updatedAt
+"""
+
+SIGN_UP = f"""
+mutation($input: SignUpInput!) {{
+  signUp(input: $input) {{
+    token user {{ {USER_FIELDS} }} session {{ id userId createdAt expiresAt current }}
+    errors {{ code message field }}
+  }}
+}}"""
+
+SIGN_IN = f"""
+mutation($input: SignInInput!) {{
+  signIn(input: $input) {{
+    token user {{ {USER_FIELDS} }} session {{ id userId current }}
+    errors {{ code message field }}
+  }}
+}}"""
+
+ME = f"query {{ me {{ {USER_FIELDS} }} }}"
+
+UPDATE_ME = f"""
+mutation($input: UpdateMeInput!) {{
+  updateMe(input: $input) {{
+    user {{ {USER_FIELDS} }}
+    session {{
+      signins {{ id userId current }} activeSignin {{ id }}
+      signinAttempts {{ id succeeded }} signupAttempts {{ id }}
+    }}
+    errors {{ code message field }}
+  }}
+}}"""
+
+UPDATE_CREDENTIALS = f"""
+mutation($input: UpdateCredentialsInput!) {{
+  updateCredentials(input: $input) {{
+    user {{ {USER_FIELDS} }} reauthenticationRequired pendingEmail
+    errors {{ code message field }}
+  }}
+}}"""
+
+UPDATE_USER = """
+mutation($endpoint: String!, $uniqueId: String!, $data: JSON!, $strategy: UpdateStrategy,
+         $expectedVersion: Int, $dryRun: Boolean) {
+  updateUser(endpoint: $endpoint, uniqueId: $uniqueId, data: $data, strategy: $strategy,
+             expectedVersion: $expectedVersion, dryRun: $dryRun) {
+    record { uniqueId data version createdAt updatedAt }
+    errors { code message field }
+  }
+}"""
+
+RECORD = """
+query($endpoint: String!, $uniqueId: String!) {
+  record(endpoint: $endpoint, uniqueId: $uniqueId) { uniqueId data version createdAt updatedAt }
+}"""
+
+SESSION = """
+query { session {
+  signinAttempts { id identifier succeeded reason createdAt }
+  signins { id userId createdAt expiresAt current }
+  signupAttempts { id identifier succeeded createdAt }
+  activeSignin { id userId current }
+} }"""
+
+SIGN_OUT = "mutation { signOut }"
+REVOKE = "mutation($id: ID!) { revokeSession(id: $id) }"
+
+
+@dataclass
+class Account:
+    """A signed-up user and the token of its first session."""
+
+    username: str
+    password: str
+    token: str
+    unique_id: str
+    session_id: str
+    user: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def sign_up(
+    client: httpx.AsyncClient,
+    api_key: str,
+    username: str = "jane",
+    password: str = PASSWORD,
+    **extra: Any,
+) -> Account:
+    body = await gql(
+        client,
+        SIGN_UP,
+        {"input": {"username": username, "password": password, **extra}},
+        headers={"X-API-Key": api_key},
+    )
+    payload = body["data"]["signUp"]
+    assert payload["errors"] == [], payload
+    return Account(
+        username=username,
+        password=password,
+        token=payload["token"],
+        unique_id=payload["user"]["uniqueId"],
+        session_id=payload["session"]["id"],
+        user=payload["user"],
+    )
+
+
+async def sign_in(
+    client: httpx.AsyncClient, api_key: str, identifier: str, password: str = PASSWORD
+) -> dict[str, Any]:
+    body = await gql(
+        client,
+        SIGN_IN,
+        {"input": {"identifier": identifier, "password": password}},
+        headers={"X-API-Key": api_key},
+    )
+    return body
+
+
+def top_error(body: dict[str, Any]) -> dict[str, Any]:
+    assert body.get("errors"), body
+    ext = body["errors"][0].get("extensions") or {}
+    return {"code": ext.get("code"), "reason": ext.get("reason")}

@@ -131,10 +131,15 @@ class Settings:
             "AMEND_INTROSPECTION", get("AMEND_INTROSPECTION") or str(dev)
         )
         email_change = get("AMEND_EMAIL_CHANGE") or "immediate"
-        if email_change not in {"immediate", "verify"}:
-            raise ConfigError("AMEND_EMAIL_CHANGE must be 'immediate' or 'verify'")
+        if email_change != "immediate":
+            # Verified email change needs the outbox and mailer, which this version lacks;
+            # refusing beats silently applying changes the operator asked to verify.
+            raise ConfigError("AMEND_EMAIL_CHANGE supports only 'immediate' in this version")
         kwargs["email_change"] = email_change
-        kwargs["mailer"] = get("AMEND_MAILER") or "log"
+        mailer = get("AMEND_MAILER") or "log"
+        if mailer != "log":
+            raise ConfigError("AMEND_MAILER supports only 'log' in this version")
+        kwargs["mailer"] = mailer
         if (v := get("AMEND_TRUSTED_PROXIES")) is not None:
             kwargs["trusted_proxies"] = frozenset(p.strip() for p in v.split(",") if p.strip())
         log_level = (get("AMEND_LOG_LEVEL") or "info").lower()

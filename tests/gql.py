@@ -157,3 +157,76 @@ def top_error(body: dict[str, Any]) -> dict[str, Any]:
     assert body.get("errors"), body
     ext = body["errors"][0].get("extensions") or {}
     return {"code": ext.get("code"), "reason": ext.get("reason")}
+
+
+# --- Helpers for the update-route tests (record read-back, direct database tweaks). ---
+
+
+def master(project_master_key: str) -> dict[str, str]:
+    """Headers that authenticate with the project's master key."""
+    return {"X-Master-Key": project_master_key}
+
+
+async def read_record(
+    client: httpx.AsyncClient, master_key: str, unique_id: str, endpoint: str = "users"
+) -> dict[str, Any]:
+    """The stored record, read back through `record` with the master key."""
+    body = await gql(
+        client, RECORD, {"endpoint": endpoint, "uniqueId": unique_id}, headers=master(master_key)
+    )
+    assert "errors" not in body, body
+    record = body["data"]["record"]
+    assert isinstance(record, dict)
+    return record
+
+
+async def read_me(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
+    """The caller's user, read back through `me` (the token must still be valid)."""
+    body = await gql(client, ME, headers={"Authorization": f"Bearer {token}"})
+    assert "errors" not in body, body
+    me = body["data"]["me"]
+    assert isinstance(me, dict)
+    return me
+
+
+def sql(db_path: Any, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run one statement on the test's SQLite file (to age sessions, set flags, read audit)."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(db_path, timeout=5)) as conn:
+        rows = conn.execute(statement, params).fetchall()
+        conn.commit()
+    return rows
+
+
+def age_sessions(db_path: Any, seconds: int = 3600) -> None:
+    """Make every session look signed in `seconds` earlier (outside the reauth window)."""
+    sql(db_path, "UPDATE sessions SET created_at = created_at - ?", (seconds * 1000,))
+
+
+def cookie_cleared(response: httpx.Response, cookie_name: str = "access_token") -> bool:
+    """True when the response deletes the session cookie (Max-Age=0 or an expiry in the past)."""
+    from datetime import UTC, datetime
+    from email.utils import parsedate_to_datetime
+
+    for header in response.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        if name.strip() != cookie_name:
+            continue
+        attrs: dict[str, str] = {}
+        for part in rest.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            attrs[key.lower()] = value
+        if attrs.get("max-age") == "0":
+            return True
+        if "expires" in attrs:
+            expires = parsedate_to_datetime(attrs["expires"])
+            if expires <= datetime.now(UTC):
+                return True
+    return False
+
+
+def error_codes(payload: dict[str, Any]) -> list[tuple[str, list[str] | None]]:
+    """The (code, field) pairs of a payload's `errors`."""
+    return [(e["code"], e["field"]) for e in payload["errors"]]

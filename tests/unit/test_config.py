@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from api.config import ConfigError, Settings
+
+SECRET = "k" * 32
+
+
+def test_defaults_follow_the_spec(tmp_path: Path) -> None:
+    s = Settings.from_env({"AMEND_SECRET_KEY": SECRET}, env_file=None)
+    assert s.database_url == "sqlite+aiosqlite:///./amend.db"
+    assert s.token_ttl_seconds == 3600
+    assert s.cookie_name == "access_token"
+    assert s.cookie_secure is True
+    assert s.introspection is False
+    assert s.reauth_window_seconds == 600
+    assert (s.signin_max_failures, s.signin_max_failures_per_ip) == (5, 50)
+    assert s.throttle_window_seconds == 900
+    assert s.max_body_bytes == 1_048_576
+    assert (s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism) == (19_456, 2, 1)
+
+
+def test_dev_mode_drops_secure_and_enables_introspection() -> None:
+    s = Settings.from_env({"AMEND_SECRET_KEY": SECRET}, dev=True, env_file=None)
+    assert s.cookie_secure is False
+    assert s.introspection is True
+    assert s.graphiql is True
+
+
+def test_explicit_values_win_over_dev_defaults() -> None:
+    env = {"AMEND_SECRET_KEY": SECRET, "AMEND_COOKIE_SECURE": "true", "AMEND_INTROSPECTION": "0"}
+    s = Settings.from_env(env, dev=True, env_file=None)
+    assert s.cookie_secure is True
+    assert s.introspection is False
+
+
+def test_short_secret_is_refused() -> None:
+    with pytest.raises(ConfigError, match="AMEND_SECRET_KEY"):
+        Settings.from_env({"AMEND_SECRET_KEY": "short"}, env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AMEND_TOKEN_TTL_SECONDS", "soon"),
+        ("AMEND_COOKIE_SECURE", "maybe"),
+        ("AMEND_EMAIL_CHANGE", "later"),
+        ("AMEND_LOG_LEVEL", "loud"),
+        ("AMEND_MAX_BODY_BYTES", "10"),
+    ],
+)
+def test_invalid_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({"AMEND_SECRET_KEY": SECRET, name: value}, env_file=None)
+
+
+def test_missing_secret_is_generated_once_with_mode_0600(tmp_path: Path) -> None:
+    secret_file = tmp_path / ".amend-secret"
+    first = Settings.from_env({}, env_file=None, secret_file=secret_file)
+    second = Settings.from_env({}, env_file=None, secret_file=secret_file)
+    assert first.secret_key == second.secret_key
+    assert len(first.secret_key) >= 32
+    assert stat.S_IMODE(os.stat(secret_file).st_mode) == 0o600
+
+
+def test_env_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"AMEND_SECRET_KEY={SECRET}\nAMEND_TOKEN_TTL_SECONDS=120\n")
+    for key in list(os.environ):
+        if key.startswith("AMEND_"):
+            monkeypatch.delenv(key)
+    s = Settings.from_env(env_file=env_file, secret_file=tmp_path / "unused")
+    assert s.token_ttl_seconds == 120
+    assert s.secret_key == SECRET
+
+
+def test_host_prefixed_cookie_requires_secure() -> None:
+    env = {"AMEND_SECRET_KEY": SECRET, "AMEND_COOKIE_NAME": "__Host-session"}
+    assert Settings.from_env(env, env_file=None).cookie_name == "__Host-session"
+    with pytest.raises(ConfigError):
+        Settings.from_env({**env, "AMEND_COOKIE_SECURE": "false"}, env_file=None)

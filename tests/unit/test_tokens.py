@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from api.core.errors import AmendError, Reason
+from api.security.tokens import TokenService
+
+SECRET = "s" * 40
+HEX = "0123456789abcdef0123456789abcdef"
+
+
+def _service() -> TokenService:
+    return TokenService(SECRET, issuer="amend")
+
+
+def _issue(**overrides: object) -> str:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": "amend",
+        "aud": "prj_x",
+        "sub": HEX,
+        "sid": "signin_" + HEX,
+        "iat": now,
+        "exp": now + 60,
+    }
+    claims.update(overrides)
+    for key in [k for k, v in claims.items() if v is None]:
+        del claims[key]
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+def _reason(token: str) -> Reason:
+    with pytest.raises(AmendError) as info:
+        _service().decode(token)
+    return info.value.reason
+
+
+def test_issued_token_round_trips() -> None:
+    now = int(time.time())
+    token = _service().issue(
+        project_id="prj_x", unique_id=HEX, session_hex=HEX, iat=now, exp=now + 5
+    )
+    claims = _service().decode(token)
+    assert (claims.project_id, claims.unique_id, claims.session_id) == ("prj_x", HEX, HEX)
+
+
+def test_expired_token_is_token_expired() -> None:
+    assert _reason(_issue(exp=int(time.time()) - 10)) is Reason.TOKEN_EXPIRED
+
+
+@pytest.mark.parametrize("claim", ["iss", "aud", "exp", "iat", "sub", "sid"])
+def test_token_missing_a_required_claim_is_invalid(claim: str) -> None:
+    assert _reason(_issue(**{claim: None})) is Reason.INVALID_TOKEN
+
+
+def test_token_from_another_issuer_is_invalid() -> None:
+    assert _reason(_issue(iss="someone-else")) is Reason.INVALID_TOKEN
+
+
+def test_token_signed_with_another_key_is_invalid() -> None:
+    now = int(time.time())
+    token = TokenService("t" * 40, issuer="amend").issue(
+        project_id="p", unique_id=HEX, session_hex=HEX, iat=now, exp=now + 60
+    )
+    assert _reason(token) is Reason.INVALID_TOKEN
+
+
+def test_alg_none_is_refused() -> None:
+    now = int(time.time())
+    payload = {"iss": "amend", "aud": "p", "sub": HEX, "sid": "signin_" + HEX, "iat": now}
+    token = jwt.encode({**payload, "exp": now + 60}, None, algorithm="none")
+    assert _reason(token) is Reason.INVALID_TOKEN
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_hs512_with_the_same_secret_is_refused() -> None:
+    now = int(time.time())
+    claims = {"iss": "amend", "aud": "p", "sub": HEX, "sid": "signin_" + HEX, "iat": now}
+    token = jwt.encode({**claims, "exp": now + 60}, SECRET, algorithm="HS512")
+    assert _reason(token) is Reason.INVALID_TOKEN
+
+
+@pytest.mark.parametrize("sid", ["signin_xyz", HEX, 42])
+def test_malformed_session_id_is_invalid(sid: object) -> None:
+    assert _reason(_issue(sid=sid)) is Reason.INVALID_TOKEN
+
+
+def test_garbage_is_invalid() -> None:
+    assert _reason("not-a-jwt") is Reason.INVALID_TOKEN

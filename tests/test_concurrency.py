@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from tests.conftest import ProjectKeys
-from tests.gql import RECORD, UPDATE_USER, gql, sign_up
+from tests.gql import RECORD, UPDATE_USER, gql, sign_in, sign_up
 
 
 async def test_concurrent_merges_lose_no_key(
@@ -79,3 +79,22 @@ async def test_same_expected_version_has_exactly_one_winner(
     )
     assert body["data"]["record"]["version"] == 2
     assert body["data"]["record"]["data"]["winner"] == winners[0]["record"]["data"]["winner"]
+
+
+async def test_parallel_wrong_sign_ins_cannot_outrun_the_throttle(
+    client: httpx.AsyncClient, project: ProjectKeys
+) -> None:
+    await sign_up(client, project.api_key)
+
+    async def attempt() -> dict[str, object]:
+        return await sign_in(client, project.api_key, "jane", "Wrong-pass-1")
+
+    results = await asyncio.gather(*(attempt() for _ in range(20)))
+    refused = [r for r in results if r.get("errors")]
+    wrong = [r for r in results if not r.get("errors")]
+    # The default limit is 5 failures per identifier: every attempt past it is throttled,
+    # even when all of them arrive before the first one was verified.
+    assert len(wrong) == 5
+    assert all(r["data"]["signIn"]["errors"][0]["code"] == "INVALID_CREDENTIALS" for r in wrong)
+    assert len(refused) == 15
+    assert all(r["errors"][0]["extensions"]["reason"] == "RATE_LIMITED" for r in refused)

@@ -19,7 +19,7 @@ from api.core.policy import (
     validate_username,
 )
 from api.services.context import RequestContext
-from api.services.ratelimit import check_signin
+from api.services.ratelimit import reserve_attempt
 from api.store import attempts, audit, sessions, users
 
 RESERVED_DATA_KEYS = ("username", "password")
@@ -175,17 +175,16 @@ async def sign_in(
     ep = await ctx.endpoint(endpoint)
     services = ctx.services
     username_key, email_key = identifier_keys(identifier)
-    now = now_ms()
-    async with services.db.read() as tx:
+    async with services.db.write() as tx:
         user = await users.by_identifier(tx, ep.id, username_key, email_key)
-        await check_signin(
+        attempt = await reserve_attempt(
             tx,
             services.settings,
             endpoint_id=ep.id,
-            identifier=username_key,
             user_pk=user.pk if user else None,
+            kind="signin",
+            identifier=username_key,
             ip=ctx.ip,
-            now=now,
         )
     # Unknown users cost one verification too, so timing does not reveal who exists.
     if user is None:
@@ -197,29 +196,17 @@ async def sign_in(
         verified, new_hash = result.ok, result.new_hash
     now = now_ms()
     async with services.db.write() as tx:
-        await attempts.record(
-            tx,
-            endpoint_id=ep.id,
-            user_pk=user.pk if user else None,
-            kind="signin",
-            identifier=username_key,
-            ip=ctx.ip,
-            succeeded=verified,
-            reason=None if verified else "invalid_credentials",
-            now=now,
+        await attempts.finish(
+            tx, attempt, succeeded=verified, reason=None if verified else "invalid_credentials"
         )
-        if user is None or not verified:
-            failed = True
-        else:
-            failed = False
+        if user is not None and verified:
             if new_hash is not None:
                 await users.set_password_hash(tx, user.pk, new_hash, user.password_hash)
             session, token = await _start_session(ctx, tx, user, project.id, now)
-    if failed or user is None:
-        raise AmendError(
-            Reason.INVALID_CREDENTIALS, "wrong identifier or password", field=("identifier",)
-        )
-    return SignedIn(token, user, session, services.settings.token_ttl_seconds)
+            return SignedIn(token, user, session, services.settings.token_ttl_seconds)
+    raise AmendError(
+        Reason.INVALID_CREDENTIALS, "wrong identifier or password", field=("identifier",)
+    )
 
 
 async def sign_out(ctx: RequestContext) -> None:

@@ -7,9 +7,14 @@ from dataclasses import dataclass
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Problem, Reason
 from api.core.models import PLAN_RANK, Actor, Plan, User
-from api.core.policy import canonical_email, normalize_email, validate_password
+from api.core.policy import (
+    canonical_email,
+    canonical_username,
+    normalize_email,
+    validate_password,
+)
 from api.services.context import RequestContext
-from api.services.ratelimit import check_credential_changes, check_signin
+from api.services.ratelimit import check_credential_changes, reserve_attempt
 from api.store import attempts, audit, sessions, users
 
 
@@ -69,29 +74,21 @@ async def update_credentials(
     now = now_ms()
     async with services.db.read() as tx:
         await check_credential_changes(tx, services.settings, user_pk=user.pk, now=now)
-        if current_password is not None:
-            await check_signin(
+    if current_password is not None:
+        async with services.db.write() as tx:
+            attempt = await reserve_attempt(
                 tx,
                 services.settings,
                 endpoint_id=user.endpoint_id,
-                identifier=user.username.casefold(),
-                user_pk=user.pk,
-                ip=ctx.ip,
-                now=now,
-            )
-    if current_password is not None:
-        ok = (await services.hasher.verify(current_password, user.password_hash)).ok
-        async with services.db.write() as tx:
-            await attempts.record(
-                tx,
-                endpoint_id=user.endpoint_id,
                 user_pk=user.pk,
                 kind="reauth",
-                identifier=user.username.casefold(),
+                identifier=canonical_username(user.username),
                 ip=ctx.ip,
-                succeeded=ok,
-                reason=None if ok else "wrong_current_password",
-                now=now_ms(),
+            )
+        ok = (await services.hasher.verify(current_password, user.password_hash)).ok
+        async with services.db.write() as tx:
+            await attempts.finish(
+                tx, attempt, succeeded=ok, reason=None if ok else "wrong_current_password"
             )
         if not ok:
             raise AmendError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.config import Settings
+from api.core.clock import now_ms
 from api.core.errors import AmendError, Reason
 from api.store import Tx, attempts, audit
 
@@ -49,3 +50,41 @@ async def check_credential_changes(tx: Tx, settings: Settings, *, user_pk: int, 
     count, oldest = await audit.credential_changes_since(tx, user_pk=user_pk, since=now - window)
     if count >= settings.credential_changes_per_window:
         raise _limited(_retry_after(oldest, window, now))
+
+
+async def reserve_attempt(
+    tx: Tx,
+    settings: Settings,
+    *,
+    endpoint_id: int,
+    user_pk: int | None,
+    kind: str,
+    identifier: str,
+    ip: str | None,
+) -> int:
+    """Check the throttle and record the attempt as failed, in one write transaction.
+
+    The attempt counts as a failure until `attempts.finish` marks it succeeded, so a burst of
+    parallel guesses cannot all pass the check before any of them is recorded.
+    """
+    now = now_ms()
+    await check_signin(
+        tx,
+        settings,
+        endpoint_id=endpoint_id,
+        identifier=identifier,
+        user_pk=user_pk,
+        ip=ip,
+        now=now,
+    )
+    return await attempts.record(
+        tx,
+        endpoint_id=endpoint_id,
+        user_pk=user_pk,
+        kind=kind,
+        identifier=identifier,
+        ip=ip,
+        succeeded=False,
+        reason="in_progress",
+        now=now,
+    )

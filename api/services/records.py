@@ -113,12 +113,6 @@ async def update_record(
                     user.password_hash,
                 ):
                     needs_hashing = (doc.password, user.password_hash, username, user.email)
-                    if not ctx.is_master:
-                        # Refuse before spending a hash on a change that cannot happen.
-                        caller = await ctx.caller()
-                        require_recent_signin(
-                            ctx, caller.session.created_at, now_ms(), field=("data", "password")
-                        )
                 else:
                     new_hash = prepared.new_hash
             if needs_hashing is None:
@@ -145,8 +139,13 @@ async def _prepare_password(
 ) -> _PreparedPassword:
     hasher = ctx.services.hasher
     if (await hasher.verify(password, against)).ok:
-        # The same password as stored: unchanged, no policy check, no revocation.
+        # The same password as stored: unchanged, no policy check, no revocation, and no
+        # credential change, so no proof of presence is needed either.
         return _PreparedPassword(password, against, None)
+    if not ctx.is_master:
+        # A new password: refuse before spending a hash on a change that cannot happen.
+        caller = await ctx.caller()
+        require_recent_signin(ctx, caller.session.created_at, now_ms(), field=("data", "password"))
     validate_password(password, username=username, email=email, field=("data", "password"))
     return _PreparedPassword(password, against, await hasher.hash(password))
 
@@ -169,6 +168,17 @@ async def _write(
     if dry_run or not changes:
         preview = user
         if changes:
+            if "username_canonical" in changes:
+                # A dry run writes nothing, so the unique index cannot answer; ask it directly.
+                other = await users.by_identifier(
+                    tx, user.endpoint_id, changes["username_canonical"], None
+                )
+                if other is not None and other.pk != user.pk:
+                    raise AmendError(
+                        Reason.USERNAME_TAKEN,
+                        "this username is already taken",
+                        field=("data", "username"),
+                    )
             preview = _preview(user, changes)
         return RecordUpdate(preview, written=False, credentials_changed=False)
     updated = await users.update_versioned(tx, user, changes, field_prefix=("data",))

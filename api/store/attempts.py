@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, func, insert, or_, select
+from sqlalchemy import ColumnElement, false, func, insert, or_, select, update
 
 from api.core.models import SignInAttempt
 from api.store.engine import Tx
@@ -20,9 +20,10 @@ async def record(
     succeeded: bool,
     reason: str | None,
     now: int,
-) -> None:
-    await tx.conn.execute(
-        insert(t).values(
+) -> int:
+    result = await tx.conn.execute(
+        insert(t)
+        .values(
             endpoint_id=endpoint_id,
             user_pk=user_pk,
             kind=kind,
@@ -32,6 +33,14 @@ async def record(
             reason=reason,
             created_at=now,
         )
+        .returning(t.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def finish(tx: Tx, attempt_id: int, *, succeeded: bool, reason: str | None) -> None:
+    await tx.conn.execute(
+        update(t).where(t.c.id == attempt_id).values(succeeded=succeeded, reason=reason)
     )
 
 

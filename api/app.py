@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
 
 from api.config import Settings
 from api.graphql.view import AmendGraphQL
@@ -32,7 +32,6 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         middleware=[

@@ -14,7 +14,11 @@ from api.graphql.context import Context
 from api.graphql.inputs import SignInInput, SignUpInput, UpdateCredentialsInput, UpdateMeInput
 from api.graphql.scalars import JSON
 from api.graphql.types import (
+    AuditConnection,
+    AuditEdge,
+    AuditEvent,
     AuthPayload,
+    PageInfo,
     Record,
     Session,
     SessionInfo,
@@ -27,6 +31,7 @@ from api.graphql.types import (
 )
 from api.http.cookies import clear_session_cookie, set_session_cookie
 from api.services import accounts, credentials, profile, records
+from api.services import audit_log as audit_service
 
 Info = strawberry.Info[Context, None]
 
@@ -93,6 +98,28 @@ class Query:
             raise _top_level(info, error) from None
         return Record.from_view(user)
 
+    @strawberry.field(description="The caller's audit events, newest first (master: any user).")
+    async def audit_log(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        unique_id: str | None = None,
+    ) -> AuditConnection:
+        try:
+            page = await audit_service.audit_log(
+                info.context.auth,
+                first=20 if first is None else first,
+                after=after,
+                unique_id=unique_id,
+            )
+        except AmendError as error:
+            raise _top_level(info, error) from None
+        return AuditConnection(
+            edges=[AuditEdge(cursor=c, node=AuditEvent.from_view(e)) for c, e in page.events],
+            page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        )
+
 
 def _maybe(value: Some[Any] | None) -> Any:
     return profile.UNSET if value is None else value.value
@@ -106,7 +133,7 @@ class Mutation:
             signed_in = await accounts.sign_up(
                 info.context.auth,
                 accounts.SignUpInput(
-                    endpoint=input.endpoint or "users",
+                    endpoint="users" if input.endpoint is None else input.endpoint,
                     username=input.username,
                     password=input.password,
                     email=input.email,
@@ -125,7 +152,7 @@ class Mutation:
         try:
             signed_in = await accounts.sign_in(
                 info.context.auth,
-                endpoint=input.endpoint or "users",
+                endpoint="users" if input.endpoint is None else input.endpoint,
                 identifier=input.identifier,
                 password=input.password,
             )

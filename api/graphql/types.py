@@ -155,6 +155,47 @@ class SessionInfo:
 
 
 @strawberry.type
+class AuditEvent:
+    id: strawberry.ID
+    action: str
+    fields: list[str]
+    strategy: UpdateStrategy | None
+    actor: str = strawberry.field(description='"user" or "master"')
+    ip: str | None
+    at: DateTime
+
+    @classmethod
+    def from_view(cls, e: models.AuditEvent) -> AuditEvent:
+        return cls(
+            id=strawberry.ID(str(e.id)),
+            action=e.action,
+            fields=list(e.fields),
+            strategy=UpdateStrategy(e.strategy) if e.strategy else None,
+            actor=e.actor.value,
+            ip=e.ip,
+            at=DateTime(e.at),
+        )
+
+
+@strawberry.type
+class AuditEdge:
+    cursor: str
+    node: AuditEvent
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class AuditConnection:
+    edges: list[AuditEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
 class AuthPayload:
     token: str | None = None
     user: User | None = None

@@ -79,6 +79,11 @@ async def by_unique_id(
     return await _one(tx, stmt)
 
 
+async def in_project(tx: Tx, project_id: str, unique_id: str) -> User | None:
+    stmt = _select().where(endpoints.c.project_id == project_id, users.c.unique_id == unique_id)
+    return await _one(tx, stmt)
+
+
 async def by_pk(tx: Tx, pk: int, *, for_update: bool = False) -> User | None:
     stmt = _select().where(users.c.pk == pk)
     if for_update and tx.is_postgres:

@@ -36,3 +36,6 @@ def configure(level: str) -> None:
         logging.getLogger(name).propagate = True
     # The access log would print query strings, which may hold keys (?masterKey=).
     logging.getLogger("uvicorn.access").disabled = True
+    # Database drivers log statement parameters at DEBUG (password hashes, key digests).
+    for name in ("aiosqlite", "asyncpg", "sqlalchemy"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

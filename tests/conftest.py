@@ -62,9 +62,10 @@ def db_path(tmp_path: Path, template_db: Path) -> Path:
 
 
 @pytest.fixture
-def settings_env() -> dict[str, str]:
-    """Override in a test module (or parametrize) to change configuration."""
-    return {}
+def settings_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Configuration for the test's app: parametrize it (directly or `indirect=True`) or
+    override it in a module."""
+    return dict(getattr(request, "param", {}))
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import NoReturn
 
 from graphql import GraphQLError
@@ -78,3 +80,32 @@ def should_mask(error: GraphQLError) -> bool:
     """Mask unexpected exceptions; keep our errors and GraphQL's own validation errors."""
     original = error.original_error
     return original is not None and not isinstance(original, GraphQLError)
+
+
+# graphql-core quotes the offending input in coercion messages ("…, found: {'password': …}",
+# "String cannot represent a non string value: …"): that input may be a password or a token.
+_QUOTED_INPUT = re.compile(
+    r"(?:[,;.]?\s*(?:[Ff]ound:|but encountered error\b)|(?<=value)(?<!invalid value):\s).*",
+    re.S,
+)
+_LOGGER = logging.getLogger("api.graphql")
+
+
+def redact_input(error: GraphQLError) -> None:
+    """Drop quoted input values from an error message (in place: it is also the response's)."""
+    cut = _QUOTED_INPUT.search(error.message)
+    if cut is not None:
+        kept = error.message[: cut.start()].rstrip(" ,;.")
+        error.message = kept if kept.endswith("?") else kept + "."
+
+
+def log_error(error: GraphQLError) -> None:
+    """Log the message only: `str(error)` would print the query text around its location."""
+    unexpected = should_mask(error)
+    _LOGGER.log(
+        logging.ERROR if unexpected else logging.INFO,
+        "graphql error: %s",
+        error.message,
+        extra={"graphql_path": error.path},
+        exc_info=error.original_error if unexpected else None,
+    )

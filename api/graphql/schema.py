@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import partial
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -17,13 +19,34 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
-from api.graphql.errors import should_mask
+from api.graphql.errors import log_error, redact_input, should_mask
 from api.graphql.resolvers import Mutation, Query
 from api.graphql.scalars import SCALAR_MAP
 
 # Bounded caches: unique query texts cannot grow memory without limit.
 CACHE_SIZE = 256
+
+# graphql-core ends errors about misspelled arguments, input fields, enum values and type names
+# with " Did you mean 'x'?"; Strawberry's `disable_field_suggestions` strips it from misspelled
+# *fields* only. With introspection off, any such hint reveals the schema name by name.
+_SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
+
+
+class AmendSchema(strawberry.Schema):
+    hide_suggestions: bool = False
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Never log (or echo) input values or query text: they may hold passwords and tokens.
+        for error in errors:
+            if self.hide_suggestions:
+                # In place and idempotent, like Strawberry's own field-suggestion removal.
+                error.message = _SUGGESTION.sub("", error.message)
+            redact_input(error)
+            log_error(error)
 
 
 def build_schema(
@@ -46,7 +69,7 @@ def build_schema(
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    schema = AmendSchema(
         query=Query,
         mutation=Mutation,
         extensions=extensions,
@@ -54,6 +77,8 @@ def build_schema(
             disable_field_suggestions=not field_suggestions, scalar_map=SCALAR_MAP
         ),
     )
+    schema.hide_suggestions = not field_suggestions
+    return schema
 
 
 def export_sdl() -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from api.graphql.context import Context
@@ -43,6 +45,18 @@ class AmendGraphQL(GraphQL[Context, None]):
         return Context(
             request=request, response=response, auth=RequestContext(self.services, creds)
         )
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:
+        # Strawberry calls `.get()` on whatever JSON the body holds: a body of `"text"`, `1`
+        # or `null` would end in a 500. A JSON object starts with "{" (a list, refused as a
+        # batch, with "["); anything else is a client error. The body is buffered already.
+        if request.method == "POST":
+            content_type, _ = parse_content_type(request.content_type or "")
+            if "application/json" in content_type:
+                body = (await request.get_body()).lstrip(b" \t\r\n")
+                if body[:1] not in (b"{", b"["):
+                    raise HTTPException(400, "The request body must be a JSON object.")
+        return await super().parse_http_body(request)
 
     def decode_json(self, data: str | bytes) -> Any:
         import orjson

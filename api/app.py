@@ -14,6 +14,7 @@ from starlette.routing import Route
 from api.config import Settings
 from api.graphql.view import AmendGraphQL
 from api.http.middleware import BodyLimitMiddleware, CORSMiddleware, SecurityHeadersMiddleware
+from api.rest import routes as rest_routes
 from api.services.container import Services
 
 
@@ -33,11 +34,16 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *rest_routes.ROUTES,
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
             Middleware(CORSMiddleware, services=services),
-            Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                limit=settings.max_body_bytes,
+                too_large=rest_routes.too_large,
+            ),
         ],
         lifespan=lifespan,
     )

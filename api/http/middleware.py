@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import orjson
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.services.container import Services
@@ -15,7 +16,8 @@ ALLOWED_HEADERS = "authorization, content-type, if-match, x-access-token, x-api-
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, OPTIONS"
 EXPOSED_HEADERS = "authorization, etag, retry-after"
 
-TooLarge = Callable[[Scope, int], Awaitable[tuple[int, bytes]]]
+# path, limit -> the route's own 413 response, or None for the GraphQL envelope.
+TooLarge = Callable[[str, int], Response | None]
 
 
 def graphql_too_large(limit: int) -> bytes:
@@ -36,9 +38,10 @@ class BodyLimitMiddleware:
     """Buffer request bodies up to `limit` bytes; refuse larger ones with 413 before any
     handler runs. Bodies here are small JSON documents, so buffering costs nothing."""
 
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, too_large: TooLarge | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.too_large = too_large
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,7 +49,7 @@ class BodyLimitMiddleware:
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -57,7 +60,7 @@ class BodyLimitMiddleware:
             body = message.get("body", b"")
             size += len(body)
             if size > self.limit:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -74,7 +77,12 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        custom = self.too_large(scope["path"], self.limit) if self.too_large else None
+        if custom is not None:
+            custom.headers["connection"] = "close"
+            await custom(scope, receive, send)
+            return
         body = graphql_too_large(self.limit)
         await send(
             {

@@ -1,0 +1,1 @@
+"""REST compatibility routes: translation only, one module per reproduced API."""

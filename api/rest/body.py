@@ -1,0 +1,92 @@
+"""Request bodies of the REST routes, refused with the catalogue's reasons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from api.core.errors import AmendError, Problem, Reason
+
+JSON_TYPE = "application/json"
+TEXT_TYPE = "text/plain"
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _raw(request: Request, accepted: tuple[str, ...]) -> tuple[str, bytes]:
+    kind = media_type(request)
+    if kind not in accepted:
+        raise AmendError(
+            Reason.UNSUPPORTED_CONTENT_TYPE,
+            f"the body must be {' or '.join(repr(a) for a in accepted)}",
+        )
+    raw = await request.body()
+    if not raw.strip():
+        raise AmendError(Reason.EMPTY_BODY, "the request body is empty")
+    return kind, raw
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        # orjson refuses NaN, Infinity and invalid UTF-8, which JSON does not have.
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise AmendError(Reason.INVALID_FIELD, "the body is not valid JSON") from None
+
+
+async def json_or_text(request: Request) -> Any:
+    """§7.1: JSON, or text/plain that is JSON when it parses as JSON and a string otherwise."""
+    kind, raw = await _raw(request, (JSON_TYPE, TEXT_TYPE))
+    if kind == JSON_TYPE:
+        return _json(raw)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AmendError(Reason.INVALID_FIELD, "the body is not valid UTF-8") from None
+    if "\x00" in text:
+        raise AmendError(Reason.INVALID_FIELD, "the body must not contain NUL characters")
+    return text
+
+
+async def json_object(request: Request, *, allowed: frozenset[str]) -> dict[str, Any]:
+    """A JSON object whose members are all in `allowed` (others: FIELD_NOT_ALLOWED)."""
+    _, raw = await _raw(request, (JSON_TYPE,))
+    body = _json(raw)
+    if not isinstance(body, dict):
+        raise AmendError(Reason.INVALID_FIELD, "the body must be a JSON object")
+    extra = sorted(k for k in body if k not in allowed)
+    if extra:
+        raise AmendError.of(
+            [
+                Problem(Reason.FIELD_NOT_ALLOWED, f"'{key}' cannot be set here", (key,))
+                for key in extra
+            ]
+        )
+    return body
+
+
+def optional_string(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise AmendError(Reason.INVALID_FIELD, f"'{key}' must be a string", field=(key,))
+    return value
+
+
+def if_match(request: Request) -> int | None:
+    """The version an `If-Match` asks for; None when absent or `*`. A value that is not a
+    strong ETag of a version can match nothing: VERSION_CONFLICT."""
+    value = request.headers.get("if-match")
+    if value is None or value.strip() == "*":
+        return None
+    tag = value.strip()
+    if len(tag) >= 3 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+        return int(tag[1:-1])
+    raise AmendError(Reason.VERSION_CONFLICT, "If-Match does not match the record's ETag")

@@ -1,0 +1,46 @@
+"""§7.3 — the profile API: `GET /me` and `PATCH /me`."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.core.errors import AmendError
+from api.rest import body as bodies
+from api.rest.common import context_of
+from api.rest.envelopes import me_error, me_ok
+from api.services import accounts, profile
+
+FIELDS = frozenset({"first_name", "last_name", "username", "phone_number", "image_url"})
+
+
+async def read(request: Request) -> Response:
+    ctx = context_of(request)
+    try:
+        caller = await ctx.caller()
+        info = await accounts.session_info(ctx)
+    except AmendError as error:
+        return me_error(error)
+    return me_ok(caller.user, info)
+
+
+async def update(request: Request) -> Response:
+    ctx = context_of(request)
+    try:
+        await ctx.caller()
+        expected = bodies.if_match(request)
+        body = await bodies.json_object(request, allowed=FIELDS)
+        changes = profile.ProfileChanges(
+            **{name: body[name] for name in FIELDS if name in body},
+            expected_version=expected,
+            names={"expected_version": "If-Match"},
+        )
+        user = await profile.update_me(ctx, changes)
+        info = await accounts.session_info(ctx)
+    except AmendError as error:
+        return me_error(error)
+    return me_ok(user, info)
+
+
+async def me(request: Request) -> Response:
+    return await (read(request) if request.method == "GET" else update(request))

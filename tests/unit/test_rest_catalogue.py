@@ -1,0 +1,53 @@
+"""Every reason has an entry in each REST API's table, with the values of SPEC §8."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.core.errors import Reason
+from api.rest.errors import CE_STATUS, ME_STATUS, USER_V1_CODE, ce_status, me_status, user_v1_code
+
+
+@pytest.mark.parametrize("table", [CE_STATUS, USER_V1_CODE, ME_STATUS])
+def test_table_covers_every_reason(table: dict[Reason, int | None]) -> None:
+    assert set(table) == set(Reason)
+
+
+def test_user_v1_codes_divide_into_their_http_status() -> None:
+    for reason, code in USER_V1_CODE.items():
+        if code is not None:
+            assert 400 <= code // 100 <= 429, reason
+
+
+@pytest.mark.parametrize(
+    ("reason", "ce", "v1", "me"),
+    [
+        (Reason.MISSING_API_KEY, 403, 40302, None),
+        (Reason.INVALID_API_KEY, 400, 40302, None),
+        (Reason.ORIGIN_NOT_ALLOWED, 403, 40302, 403),
+        (Reason.INVALID_ENDPOINT, 400, 40001, None),
+        (Reason.MISSING_TOKEN, 401, 40101, 401),
+        (Reason.SESSION_REVOKED, 401, 40102, 401),
+        (Reason.TOKEN_EXPIRED, 401, 40103, 401),
+        (Reason.INVALID_CREDENTIALS, 401, 40105, None),
+        (Reason.REAUTHENTICATION_REQUIRED, 401, 40104, None),
+        (Reason.NOT_OWNER, 400, None, None),
+        (Reason.PLAN_REQUIRED, None, 40301, None),
+        (Reason.RATE_LIMITED, 429, 42901, 429),
+        (Reason.EMPTY_BODY, 400, 40001, 400),
+        (Reason.PASSWORD_POLICY, 400, 40002, None),
+        (Reason.INVALID_EMAIL, None, 40003, None),
+        (Reason.EMAIL_TAKEN, None, 40901, None),
+        (Reason.USERNAME_TAKEN, 400, None, 409),
+        (Reason.VERSION_CONFLICT, 412, None, 412),
+        (Reason.PAYLOAD_TOO_LARGE, 413, 41301, 413),
+    ],
+)
+def test_spec_table_rows(reason: Reason, ce: int | None, v1: int | None, me: int | None) -> None:
+    assert (CE_STATUS[reason], USER_V1_CODE[reason], ME_STATUS[reason]) == (ce, v1, me)
+
+
+def test_reasons_that_cannot_occur_fall_back_to_a_plain_client_error() -> None:
+    assert ce_status(Reason.EMAIL_TAKEN) == 400
+    assert user_v1_code(Reason.NOT_OWNER) == 40001
+    assert me_status(Reason.PASSWORD_POLICY) == 400

@@ -159,6 +159,9 @@ async def sign_up(ctx: RequestContext, data: SignUpInput) -> SignedIn:
 
 def identifier_keys(identifier: str) -> tuple[str, str | None]:
     """The canonical username form, and the canonical email form when it is an address."""
+    # Usernames never hold control characters or lone surrogates, so such an identifier names
+    # nobody; replace them so the attempt can still be recorded on every backend.
+    identifier = identifier.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
     email_key = None
     if "@" in identifier:
         try:

@@ -9,6 +9,7 @@ from sqlalchemy import Select, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
+from api.core import ids
 from api.core.clock import now_ms
 from api.core.models import User
 from api.store.engine import Tx
@@ -73,6 +74,9 @@ async def _one(tx: Tx, stmt: Select[Any]) -> User | None:
 async def by_unique_id(
     tx: Tx, endpoint_id: int, unique_id: str, *, for_update: bool = False
 ) -> User | None:
+    if not ids.is_hex_id(unique_id):
+        # Not an id at all (it may even hold characters PostgreSQL refuses): nobody has it.
+        return None
     stmt = _select().where(users.c.endpoint_id == endpoint_id, users.c.unique_id == unique_id)
     if for_update and tx.is_postgres:
         stmt = stmt.with_for_update(of=users)
@@ -80,6 +84,8 @@ async def by_unique_id(
 
 
 async def in_project(tx: Tx, project_id: str, unique_id: str) -> User | None:
+    if not ids.is_hex_id(unique_id):
+        return None
     stmt = _select().where(endpoints.c.project_id == project_id, users.c.unique_id == unique_id)
     return await _one(tx, stmt)
 

@@ -3,9 +3,7 @@ and an httpx client speaking real HTTP semantics to the ASGI app."""
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from api.config import Settings
 from api.core.models import Plan
 from api.services import projects
 from api.services.container import Services
-from api.store import Database, migrate
+from tests.db import TestDB, drop, drop_template, fresh, make_template
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 # Cheap hashing for the suite (configuration, not a code path); tests of the production
@@ -31,9 +29,9 @@ CHEAP_ARGON2 = {
 PASSWORD = "Zght943!x"
 
 
-def make_settings(db_path: Path, **env: str) -> Settings:
+def make_settings(database_url: str, **env: str) -> Settings:
     base = {
-        "AMEND_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+        "AMEND_DATABASE_URL": database_url,
         "AMEND_SECRET_KEY": SECRET,
         **CHEAP_ARGON2,
         **env,
@@ -42,23 +40,25 @@ def make_settings(db_path: Path, **env: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "template.db"
-
-    async def build() -> None:
-        db = Database(f"sqlite+aiosqlite:///{path}")
-        await migrate.upgrade(db)
-        await db.dispose()
-
-    asyncio.run(build())
-    return path
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    template = make_template(tmp_path_factory.mktemp("template"))
+    yield template
+    drop_template(template)
 
 
 @pytest.fixture
-def db_path(tmp_path: Path, template_db: Path) -> Path:
-    path = tmp_path / "amend.db"
-    shutil.copyfile(template_db, path)
-    return path
+def db(tmp_path: Path, template_db: str) -> Iterator[TestDB]:
+    """This test's own database (SQLite file or PostgreSQL database)."""
+    database = fresh(template_db, tmp_path)
+    yield database
+    drop(database)
+
+
+@pytest.fixture
+def db_path(db: TestDB) -> Path:
+    """The SQLite file of this test (SQLite runs only)."""
+    assert db.path is not None, "this test reads the SQLite file directly; use db.sql()"
+    return db.path
 
 
 @pytest.fixture
@@ -69,8 +69,8 @@ def settings_env(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 @pytest.fixture
-def settings(db_path: Path, settings_env: dict[str, str]) -> Settings:
-    return make_settings(db_path, **settings_env)
+def settings(db: TestDB, settings_env: dict[str, str]) -> Settings:
+    return make_settings(db.url, **settings_env)
 
 
 @pytest.fixture

@@ -67,6 +67,8 @@ async def reserve_attempt(
     The attempt counts as a failure until `attempts.finish` marks it succeeded, so a burst of
     parallel guesses cannot all pass the check before any of them is recorded.
     """
+    identity = f"signin:{endpoint_id}:" + (f"user:{user_pk}" if user_pk else f"id:{identifier}")
+    await attempts.lock(tx, identity, *([f"signin-ip:{ip}"] if ip else []))
     now = now_ms()
     await check_signin(
         tx,

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, false, func, insert, or_, select, text, update
 
 from api.core.models import SignInAttempt
 from api.store.engine import Tx
 from api.store.tables import signin_attempts as t
+
+
+async def lock(tx: Tx, *keys: str) -> None:
+    """Serialise throttle checks on the same keys until the transaction ends.
+
+    On SQLite every write transaction already holds the database's write lock; on PostgreSQL,
+    transaction-scoped advisory locks give the same guarantee across instances. Callers pass
+    keys in a fixed order, so two transactions never wait on each other in a cycle."""
+    if not tx.is_postgres:
+        return
+    for key in keys:
+        await tx.conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )
 
 
 async def record(

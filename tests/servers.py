@@ -1,0 +1,100 @@
+"""Real `amend serve` processes for process-level tests (several instances, crashes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import CHEAP_ARGON2, SECRET
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMEND_")}
+    env.update(CHEAP_ARGON2)
+    env.update(AMEND_DATABASE_URL=database_url, AMEND_SECRET_KEY=SECRET, AMEND_LOG_LEVEL="warning")
+    env.update(extra)
+    return env
+
+
+def amend(cwd: Path, database_url: str, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "api", *args],
+        cwd=cwd,
+        env=server_env(database_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return out.stdout
+
+
+def create_project(cwd: Path, database_url: str, name: str = "acme") -> dict[str, str]:
+    data = json.loads(amend(cwd, database_url, "project", "create", name, "--json"))
+    assert isinstance(data, dict)
+    return data
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no flushing, as in a crash."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=15)
+
+
+def _wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"amend serve exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise TimeoutError("amend serve did not become ready")
+
+
+@contextmanager
+def serve(cwd: Path, database_url: str, *args: str, **env: str) -> Iterator[Server]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api", "serve", "--port", str(port), *args],
+        cwd=cwd,
+        env=server_env(database_url, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = Server(f"http://127.0.0.1:{port}", process)
+    try:
+        _wait_ready(server.base_url, process)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)

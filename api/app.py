@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api.config import Settings
+from api.core.errors import Unavailable
 from api.graphql.view import AmendGraphQL
 from api.http.middleware import BodyLimitMiddleware, CORSMiddleware, SecurityHeadersMiddleware
 from api.rest import routes as rest_routes
@@ -30,11 +31,15 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def on_unavailable(request: Request, _exc: Exception) -> Response:
+        return rest_routes.unavailable(request.url.path)
+
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             *rest_routes.ROUTES,
+            rest_routes.OPENAPI_ROUTE,
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),
@@ -46,6 +51,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             ),
         ],
         lifespan=lifespan,
+        exception_handlers={Unavailable: on_unavailable},
     )
     app.state.services = services
     return app

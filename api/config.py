@@ -62,6 +62,9 @@ class Settings:
     credential_changes_per_window: int = 10
     trusted_proxies: frozenset[str] = frozenset()
     max_body_bytes: int = 1_048_576
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout: float = 2.0
     log_level: str = "info"
     # argon2id parameters; the defaults are OWASP's (19 MiB, t=2, p=1). Lower them only for
     # test suites: every stored hash records its own parameters and is upgraded on sign-in.
@@ -118,10 +121,17 @@ class Settings:
             "AMEND_ARGON2_TIME_COST": ("argon2_time_cost", 1),
             "AMEND_ARGON2_PARALLELISM": ("argon2_parallelism", 1),
             "AMEND_HASH_THREADS": ("hash_threads", 1),
+            "AMEND_DB_POOL_SIZE": ("db_pool_size", 1),
+            "AMEND_DB_MAX_OVERFLOW": ("db_max_overflow", 0),
         }
         for name, (attr, minimum) in ints.items():
             if (v := get(name)) is not None:
                 kwargs[attr] = _int(name, v, minimum=minimum)
+        if (v := get("AMEND_DB_POOL_TIMEOUT")) is not None:
+            try:
+                kwargs["db_pool_timeout"] = float(v)
+            except ValueError:
+                raise ConfigError("AMEND_DB_POOL_TIMEOUT must be a number of seconds") from None
         if (v := get("AMEND_COOKIE_NAME")) is not None:
             kwargs["cookie_name"] = v
         kwargs["cookie_secure"] = _bool(

@@ -140,3 +140,27 @@ async def test_sign_in_throttling_counts_across_instances(
         for server in (a, b):
             body = await attempt(server, PASSWORD)
             assert body["errors"][0]["extensions"]["reason"] == "RATE_LIMITED"  # type: ignore[index]
+
+
+async def test_serve_with_two_workers_loses_no_merge(tmp_path: Path, db: TestDB) -> None:
+    keys = create_project(tmp_path, db.url)
+    with serve(tmp_path, db.url, "--workers", "2") as server:
+        async with httpx.AsyncClient(timeout=30) as client:
+            unique_id, auth = await _sign_up(client, server, keys["api_key"])
+
+            async def merge(i: int) -> int:
+                r = await client.put(
+                    f"{server.base_url}/1/ce/users",
+                    params={"key": keys["api_key"], "uniqueId": unique_id, "strategy": "merge"},
+                    json={f"k{i}": i},
+                    headers={"Authorization": auth},
+                )
+                return r.status_code
+
+            assert await asyncio.gather(*(merge(i) for i in range(30))) == [200] * 30
+            r = await client.get(
+                f"{server.base_url}/1/ce/users",
+                params={"key": keys["api_key"], "uniqueId": unique_id},
+                headers={"Authorization": auth},
+            )
+            assert {f"k{i}" for i in range(30)} <= set(r.json()["data"])

@@ -59,6 +59,14 @@ class Problem:
     field: Field | None = None
 
 
+class Unavailable(Exception):
+    """The request cannot be served right now (no database connection came free in time).
+
+    Not a client error and not in the catalogue: the edges answer 503 with `Retry-After`."""
+
+    retry_after = 1
+
+
 class AmendError(Exception):
     """A failure the caller can act on. Carries one or more problems.
 

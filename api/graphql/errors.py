@@ -8,7 +8,7 @@ from typing import NoReturn
 
 from graphql import GraphQLError
 
-from api.core.errors import AmendError, Reason
+from api.core.errors import AmendError, Reason, Unavailable
 from api.graphql.types import UserError
 
 PAYLOAD = None
@@ -79,7 +79,7 @@ def raise_top_level(error: AmendError) -> NoReturn:
 def should_mask(error: GraphQLError) -> bool:
     """Mask unexpected exceptions; keep our errors and GraphQL's own validation errors."""
     original = error.original_error
-    return original is not None and not isinstance(original, GraphQLError)
+    return original is not None and not isinstance(original, GraphQLError | Unavailable)
 
 
 # graphql-core quotes the offending input in coercion messages ("…, found: {'password': …}",

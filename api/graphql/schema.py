@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import strawberry
 from graphql import GraphQLError
+from starlette.responses import Response
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
@@ -21,6 +22,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from api.core.errors import Unavailable
 from api.graphql.errors import log_error, redact_input, should_mask
 from api.graphql.resolvers import Mutation, Query
 from api.graphql.scalars import SCALAR_MAP
@@ -32,6 +34,31 @@ CACHE_SIZE = 256
 # with " Did you mean 'x'?"; Strawberry's `disable_field_suggestions` strips it from misspelled
 # *fields* only. With introspection off, any such hint reveals the schema name by name.
 _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
+
+
+class ServiceUnavailable(SchemaExtension):
+    """Answer 503 with `Retry-After` when the database had no connection to spare."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None) or []
+        if not any(isinstance(e.original_error, Unavailable) for e in errors):
+            return
+        result.errors = [  # type: ignore[union-attr]
+            GraphQLError(
+                "the service is busy; retry shortly",
+                path=e.path,
+                extensions={"code": "SERVICE_UNAVAILABLE"},
+            )
+            if isinstance(e.original_error, Unavailable)
+            else e
+            for e in errors
+        ]
+        response = getattr(self.execution_context.context, "response", None)
+        if isinstance(response, Response):
+            response.status_code = 503
+            response.headers["Retry-After"] = str(Unavailable.retry_after)
 
 
 class AmendSchema(strawberry.Schema):
@@ -66,6 +93,7 @@ def build_schema(
         partial(ParserCache, maxsize=CACHE_SIZE),
         partial(ValidationCache, maxsize=CACHE_SIZE),
         partial(MaskErrors, should_mask_error=should_mask),
+        ServiceUnavailable,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)

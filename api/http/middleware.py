@@ -9,6 +9,7 @@ from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.core.errors import Unavailable
 from api.services.container import Services
 from api.services.origins import origin_listed
 
@@ -137,8 +138,14 @@ class CORSMiddleware:
             await self.app(scope, receive, send)
             return
         api_key = QueryParams(scope.get("query_string", b"")).get("key") or headers.get("x-api-key")
-        listed = await origin_listed(self.services, origin, api_key)
         preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
+        try:
+            listed = await origin_listed(self.services, origin, api_key)
+        except Unavailable:
+            if preflight:
+                await self._busy(send)
+                return
+            listed = False  # the request itself will meet the same busy database
         if preflight:
             await self._preflight(send, origin if listed else None)
             return
@@ -154,6 +161,11 @@ class CORSMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+    async def _busy(self, send: Send) -> None:
+        headers = [(b"vary", b"Origin"), (b"retry-after", b"1"), (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
 
     async def _preflight(self, send: Send, origin: str | None) -> None:
         headers = [(b"vary", b"Origin"), (b"content-length", b"0")]

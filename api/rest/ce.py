@@ -110,8 +110,8 @@ async def login(request: Request) -> Response:
 
 
 async def record(request: Request) -> Response:
-    """One route, three methods: GET reads, PUT updates, POST creates (sign-up)."""
-    if request.method == "GET":
+    """One route, three methods: GET (and HEAD) reads, PUT updates, POST creates (sign-up)."""
+    if request.method in ("GET", "HEAD"):
         return await read(request)
     if request.method == "PUT":
         return await update(request)

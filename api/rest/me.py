@@ -5,13 +5,28 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.core.errors import AmendError
+from api.core.errors import AmendError, Problem, Reason
 from api.rest import body as bodies
 from api.rest.common import context_of
 from api.rest.envelopes import me_error, me_ok
 from api.services import accounts, profile
 
 FIELDS = frozenset({"first_name", "last_name", "username", "phone_number", "image_url"})
+
+
+def _on_this_api(error: AmendError) -> AmendError:
+    """SPEC §8 has no REQUIRED_FIELD_MISSING on §7.3: a blank username is refused here as an
+    invalid field, like a cleared one (`null`)."""
+    if all(p.reason is not Reason.REQUIRED_FIELD_MISSING for p in error.problems):
+        return error
+    return AmendError.of(
+        [
+            Problem(Reason.INVALID_FIELD, p.message, p.field)
+            if p.reason is Reason.REQUIRED_FIELD_MISSING
+            else p
+            for p in error.problems
+        ]
+    )
 
 
 async def read(request: Request) -> Response:
@@ -38,9 +53,10 @@ async def update(request: Request) -> Response:
         user = await profile.update_me(ctx, changes)
         info = await accounts.session_info(ctx)
     except AmendError as error:
-        return me_error(error)
+        return me_error(_on_this_api(error))
     return me_ok(user, info)
 
 
 async def me(request: Request) -> Response:
-    return await (read(request) if request.method == "GET" else update(request))
+    # Starlette routes HEAD wherever GET is routed: HEAD reads too.
+    return await (read(request) if request.method in ("GET", "HEAD") else update(request))

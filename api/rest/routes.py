@@ -1,13 +1,16 @@
-"""The REST routes, and the 413 answer in each route's own envelope."""
+"""The REST routes, their OpenAPI document, and the 413 answer in each route's own envelope."""
 
 from __future__ import annotations
 
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.core.errors import AmendError, Reason
+from api.core.errors import AmendError, Reason, Unavailable
 from api.rest import ce, me, user_v1
-from api.rest.envelopes import ce_error, me_error, user_v1_error
+from api.rest.common import services_of
+from api.rest.envelopes import JSON, ce_error, me_error, user_v1_error
+from api.rest.openapi import openapi_document
 
 ROUTES = [
     Route("/1/ce/{endpoint}", ce.record, methods=["GET", "PUT", "POST"]),
@@ -16,6 +19,18 @@ ROUTES = [
     Route("/api/user/v1/login", user_v1.login, methods=["POST"]),
     Route("/me", me.me, methods=["GET", "PATCH"]),
 ]
+
+
+async def openapi_json(request: Request) -> Response:
+    """`GET /openapi.json`: the OpenAPI 3.1 document of ROUTES."""
+    settings = services_of(request).settings
+    return JSON(
+        openapi_document(cookie_name=settings.cookie_name, max_body_bytes=settings.max_body_bytes)
+    )
+
+
+# Served next to ROUTES, and not one of them: it is not part of the reproduced APIs.
+OPENAPI_ROUTE = Route("/openapi.json", openapi_json, methods=["GET"])
 
 
 def too_large(path: str, limit: int) -> Response | None:
@@ -28,3 +43,25 @@ def too_large(path: str, limit: int) -> Response | None:
     if path == "/me":
         return me_error(error)
     return None
+
+
+def unavailable(path: str) -> Response:
+    """503 in the envelope of the route `path` names (a plain JSON error elsewhere)."""
+    message = "the service is busy; retry shortly"
+    headers = {"Retry-After": str(Unavailable.retry_after)}
+    body: dict[str, object]
+    if path.startswith("/1/ce/"):
+        body = {"status": 503, "error": "SERVICE_UNAVAILABLE", "message": message}
+    elif path.startswith("/api/user/v1/"):
+        body = {"code": 50301, "message": message, "result": None}
+    elif path == "/me":
+        body = {
+            "status": 503,
+            "message": message,
+            "data": None,
+            "session": None,
+            "errors": [{"code": "SERVICE_UNAVAILABLE", "message": message, "field": None}],
+        }
+    else:
+        body = {"errors": [{"message": message, "extensions": {"code": "SERVICE_UNAVAILABLE"}}]}
+    return JSON(body, status_code=503, headers=headers)

@@ -21,7 +21,12 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=Database(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                pool_timeout=settings.db_pool_timeout,
+            ),
             hasher=PasswordHasher(
                 memory_kib=settings.argon2_memory_kib,
                 time_cost=settings.argon2_time_cost,

@@ -42,14 +42,15 @@ async def record(
 async def credential_changes_since(tx: Tx, *, user_pk: int, since: int) -> tuple[int, int | None]:
     """Changes of email or password by any route (their audit events name those fields).
 
-    Sign-up sets the first password and email; it is not a change of them."""
-    stmt = select(t.c.fields, t.c.at).where(
+    Sign-up sets the first password and email; it is not a change of them. The fields of an
+    `update_user` event name the document's keys, where `email` is only a custom field (§5)."""
+    stmt = select(t.c.action, t.c.fields, t.c.at).where(
         t.c.user_pk == user_pk, t.c.at >= since, t.c.action != "sign_up"
     )
     times = [
         at
-        for fields, at in (await tx.conn.execute(stmt)).all()
-        if "password" in fields or "email" in fields
+        for action, fields, at in (await tx.conn.execute(stmt)).all()
+        if "password" in fields or ("email" in fields and action != "update_user")
     ]
     return len(times), (min(times) if times else None)
 

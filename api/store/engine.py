@@ -17,8 +17,11 @@ from typing import Any
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from api.core.errors import Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _WRITE = "amend_write"
@@ -39,35 +42,63 @@ class Tx:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pool_timeout: float = 2.0,
+        echo: bool = False,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = url.startswith("postgresql")
-        kwargs: dict[str, Any] = {"echo": echo, "json_serializer": _json_dumps}
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "json_serializer": _json_dumps,
+            # A short wait for a free connection: under overload, answering 503 at once beats
+            # queueing requests until their clients give up.
+            "pool_size": pool_size,
+            "max_overflow": max_overflow,
+            "pool_timeout": pool_timeout,
+        }
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_timeout=5, pool_pre_ping=True)
+            kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock: asyncio.Lock | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
 
     @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        conn = self.engine.connect()
+        try:
+            await conn.start()
+        except PoolTimeout:
+            raise Unavailable("no database connection is free") from None
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        async with self.engine.connect() as conn:
+        async with self._connection() as conn:
             yield Tx(conn, is_postgres=self.is_postgres)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
         """One write transaction: committed when the block exits normally, else rolled back."""
         if not self.is_sqlite:
-            async with self.engine.begin() as conn:
+            async with self._connection() as conn, conn.begin():
                 yield Tx(conn, is_postgres=self.is_postgres)
             return
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
-        async with self._write_lock, self.engine.connect() as conn:
+        async with self._write_lock, self._connection() as conn:
             conn = await conn.execution_options(**{_WRITE: True})
             async with conn.begin():
                 yield Tx(conn, is_postgres=False)

@@ -15,6 +15,7 @@ from api.app import create_app
 from api.services.container import Services
 from api.store import projects as project_store
 from tests.conftest import PASSWORD, ProjectKeys, make_settings
+from tests.db import TestDB
 from tests.gql import (
     ME,
     REVOKE,
@@ -664,13 +665,13 @@ async def test_sign_in_attempts_appear_in_the_session_info(
 
 
 async def test_sign_in_upgrades_a_hash_made_with_outdated_argon2_parameters(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path, db: TestDB
 ) -> None:
     await sign_up(client, project.api_key, "jane")
     old_hash = stored_hash(db_path, "jane")
     assert "m=64," in old_hash
 
-    stronger = make_settings(db_path, AMEND_ARGON2_MEMORY_KIB="128")
+    stronger = make_settings(db.url, AMEND_ARGON2_MEMORY_KIB="128")
     services = Services.build(stronger)
     try:
         app = create_app(stronger, services=services)

@@ -30,13 +30,13 @@ from api.core.strategy import (
 fast = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 _keys = st.text(alphabet="abcdefgh", min_size=1, max_size=3)
-_scalars = (
-    st.none()
-    | st.booleans()
+_null_free_scalars = (
+    st.booleans()
     | st.integers(-(2**53), 2**53)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=8)
 )
+_scalars = st.none() | _null_free_scalars
 json_values = st.recursive(
     _scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(_keys, children, max_size=4),
@@ -44,7 +44,6 @@ json_values = st.recursive(
 )
 json_objects = st.dictionaries(_keys, json_values, max_size=5)
 
-_null_free_scalars = _scalars.filter(lambda v: v is not None)
 null_free_values = st.recursive(
     _null_free_scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(_keys, children, max_size=4),

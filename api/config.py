@@ -48,6 +48,8 @@ def _int(name: str, raw: str, *, minimum: int = 0) -> int:
 class Settings:
     database_url: str = "sqlite+aiosqlite:///./amend.db"
     secret_key: str = field(default="", repr=False)
+    # Accepted for verifying tokens only, so a rotated key does not sign everyone out at once.
+    previous_secret_key: str | None = field(default=None, repr=False)
     token_ttl_seconds: int = 3600
     cookie_name: str = "access_token"
     cookie_secure: bool = True
@@ -157,6 +159,7 @@ class Settings:
             raise ConfigError("AMEND_LOG_LEVEL must be debug, info, warning, error or critical")
         kwargs["log_level"] = log_level
         kwargs["secret_key"] = get("AMEND_SECRET_KEY") or _secret_from_file(Path(secret_file))
+        kwargs["previous_secret_key"] = get("AMEND_SECRET_KEY_PREVIOUS")
         settings = cls(**kwargs)  # type: ignore[arg-type]
         settings.validate()
         return settings
@@ -164,6 +167,11 @@ class Settings:
     def validate(self) -> None:
         if len(self.secret_key.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(f"AMEND_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes")
+        previous = self.previous_secret_key
+        if previous is not None and len(previous.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"AMEND_SECRET_KEY_PREVIOUS must be at least {MIN_SECRET_BYTES} bytes"
+            )
         if not self.cookie_name or any(c in self.cookie_name for c in " ;,=\t\r\n"):
             raise ConfigError("AMEND_COOKIE_NAME is not a valid cookie name")
         if self.cookie_name.startswith("__Host-") and not self.cookie_secure:

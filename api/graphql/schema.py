@@ -10,6 +10,7 @@ import strawberry
 from graphql import GraphQLError
 from starlette.responses import Response
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -25,6 +26,7 @@ from strawberry.types import ExecutionContext
 from api.core.errors import Unavailable
 from api.graphql.errors import log_error, redact_input, should_mask
 from api.graphql.resolvers import Mutation, Query
+from api.graphql.rules import OncePerRequest
 from api.graphql.scalars import SCALAR_MAP
 
 # Bounded caches: unique query texts cannot grow memory without limit.
@@ -90,6 +92,7 @@ def build_schema(
         partial(MaxTokensLimiter, max_token_count=max_tokens),
         partial(QueryDepthLimiter, max_depth=max_depth),
         partial(MaxAliasesLimiter, max_alias_count=max_aliases),
+        partial(AddValidationRules, [OncePerRequest]),
         partial(ParserCache, maxsize=CACHE_SIZE),
         partial(ValidationCache, maxsize=CACHE_SIZE),
         partial(MaskErrors, should_mask_error=should_mask),

@@ -33,7 +33,13 @@ class Services:
                 parallelism=settings.argon2_parallelism,
                 threads=settings.hash_threads,
             ),
-            tokens=TokenService(settings.secret_key, issuer=settings.issuer),
+            tokens=TokenService(
+                settings.secret_key,
+                issuer=settings.issuer,
+                previous_secrets=(
+                    (settings.previous_secret_key,) if settings.previous_secret_key else ()
+                ),
+            ),
         )
 
     async def close(self) -> None:

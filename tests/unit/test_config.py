@@ -84,3 +84,10 @@ def test_host_prefixed_cookie_requires_secure() -> None:
     assert Settings.from_env(env, env_file=None).cookie_name == "__Host-session"
     with pytest.raises(ConfigError):
         Settings.from_env({**env, "AMEND_COOKIE_SECURE": "false"}, env_file=None)
+
+
+def test_previous_secret_is_read_and_must_be_long_enough() -> None:
+    env = {"AMEND_SECRET_KEY": SECRET, "AMEND_SECRET_KEY_PREVIOUS": "p" * 32}
+    assert Settings.from_env(env, env_file=None).previous_secret_key == "p" * 32
+    with pytest.raises(ConfigError, match="AMEND_SECRET_KEY_PREVIOUS"):
+        Settings.from_env({**env, "AMEND_SECRET_KEY_PREVIOUS": "short"}, env_file=None)

@@ -90,3 +90,25 @@ def test_malformed_session_id_is_invalid(sid: object) -> None:
 
 def test_garbage_is_invalid() -> None:
     assert _reason("not-a-jwt") is Reason.INVALID_TOKEN
+
+
+def test_previous_key_verifies_but_never_signs() -> None:
+    now = int(time.time())
+    old = TokenService("o" * 40, issuer="amend")
+    rotated = TokenService(SECRET, issuer="amend", previous_secrets=("o" * 40,))
+    token = old.issue(project_id="p", unique_id=HEX, session_hex=HEX, iat=now, exp=now + 60)
+    assert rotated.decode(token).unique_id == HEX
+    fresh = rotated.issue(project_id="p", unique_id=HEX, session_hex=HEX, iat=now, exp=now + 60)
+    with pytest.raises(AmendError):
+        old.decode(fresh)  # signed with the current key, not the previous one
+    assert TokenService(SECRET, issuer="amend").decode(fresh).unique_id == HEX
+
+
+def test_expired_token_signed_with_the_previous_key_is_token_expired() -> None:
+    now = int(time.time())
+    old = TokenService("o" * 40, issuer="amend")
+    rotated = TokenService(SECRET, issuer="amend", previous_secrets=("o" * 40,))
+    token = old.issue(project_id="p", unique_id=HEX, session_hex=HEX, iat=now - 90, exp=now - 30)
+    with pytest.raises(AmendError) as info:
+        rotated.decode(token)
+    assert info.value.reason is Reason.TOKEN_EXPIRED

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http.parse_content_type import parse_content_type
@@ -38,6 +40,16 @@ class AmendGraphQL(GraphQL[Context, None]):
         )
         self.services = services
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Only JSON bodies: a cross-site "simple" request (text/plain, form encodings) can then
+        # never reach a mutation, whatever the browser's CORS handling.
+        if scope["type"] == "http" and scope["method"] == "POST":
+            content_type = Headers(scope=scope).get("content-type", "")
+            if content_type.split(";", 1)[0].strip().lower() != "application/json":
+                await _unsupported_media_type(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
@@ -68,3 +80,15 @@ class AmendGraphQL(GraphQL[Context, None]):
         import orjson
 
         return orjson.dumps(data)
+
+
+async def _unsupported_media_type(scope: Scope, receive: Receive, send: Send) -> None:
+    body = {
+        "errors": [
+            {
+                "message": "POST /graphql takes application/json bodies only",
+                "extensions": {"code": "BAD_REQUEST", "reason": "UNSUPPORTED_CONTENT_TYPE"},
+            }
+        ]
+    }
+    await JSONResponse(body, status_code=415)(scope, receive, send)

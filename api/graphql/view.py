@@ -48,6 +48,9 @@ class AmendGraphQL(GraphQL[Context, None]):
             if content_type.split(";", 1)[0].strip().lower() != "application/json":
                 await _unsupported_media_type(scope, receive, send)
                 return
+            # Media types are case-insensitive; Strawberry compares them as written.
+            headers = [(k, v.lower() if k == b"content-type" else v) for k, v in scope["headers"]]
+            scope = {**scope, "headers": headers}
         await super().__call__(scope, receive, send)
 
     async def get_context(

@@ -77,14 +77,18 @@ def _wait_ready(base_url: str, process: subprocess.Popen[bytes], timeout: float 
 
 
 @contextmanager
-def serve(cwd: Path, database_url: str, *args: str, **env: str) -> Iterator[Server]:
+def serve(
+    cwd: Path, database_url: str, *args: str, log: Path | None = None, **env: str
+) -> Iterator[Server]:
+    """`amend serve` on a free port; its stdout and stderr go to `log` when given."""
     port = free_port()
+    output = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "api", "serve", "--port", str(port), *args],
         cwd=cwd,
         env=server_env(database_url, **env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
     )
     server = Server(f"http://127.0.0.1:{port}", process)
     try:
@@ -98,3 +102,5 @@ def serve(cwd: Path, database_url: str, *args: str, **env: str) -> Iterator[Serv
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=15)
+        if log is not None:
+            output.close()  # type: ignore[union-attr]

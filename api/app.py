@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from api.config import Settings
 from api.core.errors import Unavailable
@@ -25,6 +25,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await services.start()
         yield
         await services.close()
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz, methods=["GET"]),
             *rest_routes.ROUTES,
             rest_routes.OPENAPI_ROUTE,

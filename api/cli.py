@@ -11,11 +11,13 @@ from collections.abc import Sequence
 
 from api import __version__
 from api.config import ConfigError, Settings
+from api.core.clock import iso_ms
 from api.core.errors import AmendError
 from api.core.models import Plan
 from api.services import projects
 from api.services.container import Services
 from api.store import migrate
+from api.store import outbox as outbox_store
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     ecreate.add_argument("--json", action="store_true")
 
     sub.add_parser("export-schema", help="print the GraphQL SDL")
+
+    outbox_cmd = sub.add_parser("outbox", help="list queued and delivered security notices")
+    outbox_cmd.add_argument("--json", action="store_true")
     return parser
 
 
@@ -133,6 +138,39 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
             print(f"endpoint {ep.name} created")  # type: ignore[attr-defined]
     elif args.command == "serve":
         _serve(args, settings)
+    elif args.command == "outbox":
+        notices = asyncio.run(_with_services(settings, list_outbox))
+        _print_outbox(notices, args.json)  # type: ignore[arg-type]
+
+
+async def list_outbox(services: Services) -> list[dict[str, object]]:
+    async with services.db.read() as tx:
+        rows = await outbox_store.listing(tx)
+    return [
+        {
+            "id": n.id,
+            "to": n.to,
+            "kind": n.kind,
+            "subject": n.subject,
+            "body": n.body,
+            "created_at": iso_ms(n.created_at),
+            "delivered_at": iso_ms(n.delivered_at) if n.delivered_at is not None else None,
+            "attempts": n.attempts,
+        }
+        for n in rows
+    ]
+
+
+def _print_outbox(notices: list[dict[str, object]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(notices, indent=2))
+        return
+    for n in notices:
+        state = f"delivered {n['delivered_at']}" if n["delivered_at"] else "queued"
+        print(
+            f"#{n['id']} {n['created_at']} to {n['to']} [{n['kind']}] {state}, "
+            f"{n['attempts']} attempt(s): {n['subject']}"
+        )
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:

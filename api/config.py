@@ -57,7 +57,7 @@ class Settings:
     dev: bool = False
     reauth_window_seconds: int = 600
     email_change: str = "immediate"
-    mailer: str = "log"
+    mailer: str = field(default="log", repr=False)  # an SMTP URL may hold a password
     signin_max_failures: int = 5
     signin_max_failures_per_ip: int = 50
     throttle_window_seconds: int = 900
@@ -143,14 +143,12 @@ class Settings:
             "AMEND_INTROSPECTION", get("AMEND_INTROSPECTION") or str(dev)
         )
         email_change = get("AMEND_EMAIL_CHANGE") or "immediate"
-        if email_change != "immediate":
-            # Verified email change needs the outbox and mailer, which this version lacks;
-            # refusing beats silently applying changes the operator asked to verify.
-            raise ConfigError("AMEND_EMAIL_CHANGE supports only 'immediate' in this version")
+        if email_change not in {"immediate", "verify"}:
+            raise ConfigError("AMEND_EMAIL_CHANGE must be 'immediate' or 'verify'")
         kwargs["email_change"] = email_change
         mailer = get("AMEND_MAILER") or "log"
-        if mailer != "log":
-            raise ConfigError("AMEND_MAILER supports only 'log' in this version")
+        if mailer != "log" and not mailer.startswith("smtp://"):
+            raise ConfigError("AMEND_MAILER must be 'log' or an smtp://user:pass@host:port URL")
         kwargs["mailer"] = mailer
         if (v := get("AMEND_TRUSTED_PROXIES")) is not None:
             kwargs["trusted_proxies"] = frozenset(p.strip() for p in v.split(",") if p.strip())

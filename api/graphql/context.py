@@ -18,6 +18,8 @@ class Context:
     response: Response | WebSocket
     auth: RequestContext
     retry_after: int | None = field(default=None)
+    # Set by Strawberry from a WebSocket's `connection_init` payload.
+    connection_params: object = None
 
     @property
     def settings(self) -> Settings:

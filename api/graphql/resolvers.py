@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import strawberry
@@ -217,6 +218,7 @@ class Mutation:
                 email=input.email,
                 password=input.password,
                 current_password=input.current_password,
+                verifiable=True,
             )
         except AmendError as error:
             return UpdateCredentialsPayload(errors=_payload_errors(info, error))
@@ -226,6 +228,18 @@ class Mutation:
             user=User.from_view(result.user),
             reauthentication_required=result.reauthentication_required,
             pending_email=result.pending_email,
+        )
+
+    @strawberry.mutation(description="Apply a pending email change with the code sent to it.")
+    async def confirm_email_change(self, info: Info, code: str) -> UpdateCredentialsPayload:
+        try:
+            result = await credentials.confirm_email_change(info.context.auth, code)
+        except AmendError as error:
+            return UpdateCredentialsPayload(errors=_payload_errors(info, error))
+        _clear_cookie(info)
+        return UpdateCredentialsPayload(
+            user=User.from_view(result.user),
+            reauthentication_required=result.reauthentication_required,
         )
 
     @strawberry.mutation(description="Change the caller's own profile fields and custom data.")
@@ -258,3 +272,25 @@ _GRAPHQL_NAMES = {
     "data": "data",
     "expected_version": "expectedVersion",
 }
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description="The caller's User after every committed change.")
+    async def me_updated(self, info: Info) -> AsyncGenerator[User, None]:
+        auth = info.context.auth
+        params = info.context.connection_params
+        if isinstance(params, dict) and isinstance(params.get("token"), str):
+            # `connection_init` carries the token when the socket has no cookie.
+            auth = auth.with_token(params["token"])
+        try:
+            caller = await accounts.me(auth)
+        except AmendError as error:
+            raise _top_level(info, error) from None
+        async for _ in auth.services.events.watch(caller.pk):
+            try:
+                # Every event re-checks the session: a revoked session ends the stream.
+                user = await accounts.me(auth.fresh())
+            except AmendError:
+                return
+            yield User.from_view(user)

@@ -25,7 +25,7 @@ from strawberry.types import ExecutionContext
 
 from api.core.errors import Unavailable
 from api.graphql.errors import log_error, redact_input, should_mask
-from api.graphql.resolvers import Mutation, Query
+from api.graphql.resolvers import Mutation, Query, Subscription
 from api.graphql.rules import OncePerRequest
 from api.graphql.scalars import SCALAR_MAP
 
@@ -103,6 +103,7 @@ def build_schema(
     schema = AmendSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(
             disable_field_suggestions=not field_suggestions, scalar_map=SCALAR_MAP

@@ -20,6 +20,9 @@ from api.http.credentials import credentials_of
 from api.services.container import Services
 from api.services.context import RequestContext
 
+# A client watches its own account: a handful of streams per socket is plenty.
+MAX_SUBSCRIPTIONS_PER_CONNECTION = 5
+
 
 class AmendGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services) -> None:
@@ -36,6 +39,9 @@ class AmendGraphQL(GraphQL[Context, None]):
             # Queries may use GET (cacheable, idempotent); Strawberry refuses mutations there.
             allow_queries_via_get=True,
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            keep_alive=True,
+            keep_alive_interval=15,
             multipart_uploads_enabled=False,
         )
         self.services = services

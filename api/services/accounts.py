@@ -217,6 +217,7 @@ async def sign_out(ctx: RequestContext) -> None:
     now = now_ms()
     async with ctx.services.db.write() as tx:
         await sessions.revoke(tx, session_hex=caller.session.id, user_pk=caller.user.pk, now=now)
+        await ctx.services.events.changed(tx, caller.user.pk)
         await audit.record(
             tx,
             project_id=caller.project.id,
@@ -240,6 +241,7 @@ async def revoke_session(ctx: RequestContext, session_id: str) -> bool:
             tx, session_hex=hex_id, user_pk=caller.user.pk, now=now
         )
         if revoked:
+            await ctx.services.events.changed(tx, caller.user.pk)
             await audit.record(
                 tx,
                 project_id=caller.project.id,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from api.config import Settings
 from api.security.passwords import PasswordHasher
 from api.security.tokens import TokenService
+from api.services.delivery import DeliveryWorker, mailer_for
+from api.services.events import UserEvents
 from api.store import Database
 
 
@@ -16,17 +18,22 @@ class Services:
     db: Database
     hasher: PasswordHasher
     tokens: TokenService
+    events: UserEvents
+    delivery: DeliveryWorker
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+        )
         return cls(
             settings=settings,
-            db=Database(
-                settings.database_url,
-                pool_size=settings.db_pool_size,
-                max_overflow=settings.db_max_overflow,
-                pool_timeout=settings.db_pool_timeout,
-            ),
+            db=db,
+            events=UserEvents(settings.database_url),
+            delivery=DeliveryWorker(db, mailer_for(settings.mailer)),
             hasher=PasswordHasher(
                 memory_kib=settings.argon2_memory_kib,
                 time_cost=settings.argon2_time_cost,
@@ -42,6 +49,13 @@ class Services:
             ),
         )
 
+    async def start(self) -> None:
+        """Background work of a serving instance: outbox delivery and change notifications."""
+        self.delivery.start()
+        await self.events.start()
+
     async def close(self) -> None:
+        await self.delivery.stop()
+        await self.events.stop()
         self.hasher.close()
         await self.db.dispose()

@@ -7,7 +7,7 @@ the origin allowed, is the token's session alive) happens here, the same for eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Reason
@@ -160,6 +160,14 @@ class RequestContext:
         caller = AuthenticatedCaller(user=user, session=session, project=project)
         self._caller = caller
         return caller
+
+    def with_token(self, token: str) -> RequestContext:
+        """The same request presenting another token (WebSocket `connection_init`)."""
+        return RequestContext(self.services, replace(self.credentials, token=token))
+
+    def fresh(self) -> RequestContext:
+        """A new resolution of the same credentials (a long-lived stream re-checks them)."""
+        return RequestContext(self.services, self.credentials)
 
     def forget_caller(self) -> None:
         """After this request changed the caller, later resolvers must read it afresh."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 
 from api.core.clock import now_ms
@@ -13,9 +16,10 @@ from api.core.policy import (
     normalize_email,
     validate_password,
 )
+from api.services import notices
 from api.services.context import RequestContext
 from api.services.ratelimit import check_credential_changes, reserve_attempt
-from api.store import attempts, audit, sessions, users
+from api.store import Tx, attempts, audit, email_changes, sessions, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +47,10 @@ async def update_credentials(
     email: str | None,
     password: str | None,
     current_password: str | None,
+    verifiable: bool = False,
 ) -> CredentialsChange:
+    """Change email and/or password. `verifiable`: this route may hold an email change for
+    its code when AMEND_EMAIL_CHANGE=verify (GraphQL); the credentials REST API may not."""
     caller = await ctx.caller()
     if PLAN_RANK[caller.project.plan] < PLAN_RANK[Plan.PERSONAL]:
         raise AmendError(Reason.PLAN_REQUIRED, "this API needs the personal plan or above")
@@ -109,8 +116,14 @@ async def update_credentials(
             )
         new_hash = await services.hasher.hash(password)
 
+    # With AMEND_EMAIL_CHANGE=verify (GraphQL only), the new address waits for its code.
+    pending_email = (
+        new_email
+        if new_email is not None and verifiable and services.settings.email_change == "verify"
+        else None
+    )
     changes: dict[str, object] = {}
-    if new_email is not None:
+    if new_email is not None and pending_email is None:
         changes.update(email=new_email, email_canonical=canonical_email(new_email))
         changes["email_verified"] = False
     if new_hash is not None:
@@ -130,6 +143,12 @@ async def update_credentials(
                 "the credentials changed meanwhile; sign in again",
                 field=("currentPassword",),
             )
+        if pending_email is not None:
+            await _start_email_change(ctx, tx, current, pending_email, now)
+            if not changes:
+                return CredentialsChange(
+                    user=current, reauthentication_required=False, pending_email=pending_email
+                )
         updated = await users.update_versioned(tx, current, changes)
         if updated is None:  # pragma: no cover - the row is locked or the writer serialised
             raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
@@ -137,6 +156,16 @@ async def update_credentials(
         fields = [
             name for name in ("email", "password") if name in changes or f"{name}_hash" in changes
         ]
+        await notices.credentials_changed(
+            tx,
+            updated,
+            old_email=user.email if "email" in changes else None,
+            fields=fields,
+            ip=ctx.ip,
+            now=now,
+        )
+        tx.after_commit.append(services.delivery.kick)
+        await services.events.changed(tx, user.pk)
         await audit.record(
             tx,
             project_id=caller.project.id,
@@ -148,5 +177,108 @@ async def update_credentials(
             ip=ctx.ip,
             now=now,
         )
+    ctx.forget_caller()
+    return CredentialsChange(
+        user=updated, reauthentication_required=True, pending_email=pending_email
+    )
+
+
+CODE_TTL_MS = 15 * 60 * 1000
+CODE_TRIES = 5
+
+
+def _code_digest(ctx: RequestContext, user_pk: int, code: str) -> str:
+    # Keyed: a leaked table of digests cannot be reversed by trying the million codes.
+    key = ctx.services.settings.secret_key.encode()
+    return hmac.new(key, f"{user_pk}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+async def _start_email_change(
+    ctx: RequestContext, tx: Tx, user: User, new_email: str, now: int
+) -> None:
+    taken = await users.by_email(tx, user.endpoint_id, canonical_email(new_email))
+    if taken is not None and taken.pk != user.pk:
+        raise AmendError(Reason.EMAIL_TAKEN, "this email address is already used", field=("email",))
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    await email_changes.replace(
+        tx,
+        user_pk=user.pk,
+        new_email=new_email,
+        code_digest=_code_digest(ctx, user.pk, code),
+        now=now,
+        expires_at=now + CODE_TTL_MS,
+    )
+    await notices.email_change_code(tx, user, to=new_email, code=code, now=now)
+    tx.after_commit.append(ctx.services.delivery.kick)
+    await audit.record(
+        tx,
+        project_id=(await ctx.project()).id,
+        user_pk=user.pk,
+        action="update_credentials",
+        fields=["pending_email"],
+        strategy=None,
+        actor=Actor.USER,
+        ip=ctx.ip,
+        now=now,
+    )
+
+
+async def confirm_email_change(ctx: RequestContext, code: str) -> CredentialsChange:
+    """Apply the pending email change whose code this is; revokes every session."""
+    caller = await ctx.caller()
+    services = ctx.services
+    now = now_ms()
+    failure: AmendError
+    async with services.db.write() as tx:
+        pending = await email_changes.get(tx, caller.user.pk)
+        if pending is None or pending.expires_at <= now or pending.tries >= CODE_TRIES:
+            if pending is not None:
+                await email_changes.remove(tx, caller.user.pk)
+            failure = AmendError(
+                Reason.INVALID_CODE, "no email change is waiting for a code", field=("code",)
+            )
+        elif not hmac.compare_digest(
+            _code_digest(ctx, caller.user.pk, code.strip()), pending.code_digest
+        ):
+            await email_changes.count_try(tx, caller.user.pk)
+            failure = AmendError(Reason.INVALID_CODE, "the code is not correct", field=("code",))
+        else:
+            return await _apply_email(ctx, tx, caller.user.pk, pending.new_email, now)
+    # Raised after the transaction so the spent try (or the expired change) stays recorded.
+    raise failure
+
+
+async def _apply_email(
+    ctx: RequestContext, tx: Tx, user_pk: int, new_email: str, now: int
+) -> CredentialsChange:
+    current = await users.by_pk(tx, user_pk, for_update=True)
+    if current is None:
+        raise AmendError(Reason.USER_NOT_FOUND, "no user found for this token")
+    await email_changes.remove(tx, user_pk)
+    updated = await users.update_versioned(
+        tx,
+        current,
+        {"email": new_email, "email_canonical": canonical_email(new_email), "email_verified": True},
+        field_prefix=(),
+    )
+    if updated is None:  # pragma: no cover - the row is locked or the writer serialised
+        raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
+    await sessions.revoke_all(tx, user_pk=user_pk, now=now)
+    await notices.credentials_changed(
+        tx, updated, old_email=current.email, fields=["email"], ip=ctx.ip, now=now
+    )
+    tx.after_commit.append(ctx.services.delivery.kick)
+    await ctx.services.events.changed(tx, user_pk)
+    await audit.record(
+        tx,
+        project_id=(await ctx.project()).id,
+        user_pk=user_pk,
+        action="confirm_email_change",
+        fields=["email"],
+        strategy=None,
+        actor=Actor.USER,
+        ip=ctx.ip,
+        now=now,
+    )
     ctx.forget_caller()
     return CredentialsChange(user=updated, reauthentication_required=True)

@@ -123,6 +123,7 @@ async def update_me(ctx: RequestContext, changes: ProfileChanges) -> User:
         updated = await users.update_versioned(tx, user, row)
         if updated is None:  # pragma: no cover - serialised by the write lock / row lock
             raise AmendError(Reason.VERSION_CONFLICT, "the record changed meanwhile; try again")
+        await ctx.services.events.changed(tx, user.pk)
         await audit.record(
             tx,
             project_id=caller.project.id,

@@ -15,6 +15,7 @@ from api.core.policy import (
     validate_username,
 )
 from api.core.strategy import Strategy, apply_strategy, auth_document, check_auth_document
+from api.services import notices
 from api.services.context import RequestContext
 from api.services.credentials import require_recent_signin
 from api.services.ratelimit import check_credential_changes
@@ -188,6 +189,11 @@ async def _write(
     if credential_change:
         fields.append("password")
         await sessions.revoke_all(tx, user_pk=user.pk, now=now)
+        await notices.credentials_changed(
+            tx, updated, old_email=None, fields=["password"], ip=ctx.ip, now=now
+        )
+        tx.after_commit.append(ctx.services.delivery.kick)
+    await ctx.services.events.changed(tx, user.pk)
     project = await ctx.project()
     await audit.record(
         tx,

@@ -5,7 +5,27 @@ Core statements on those tables without ORM sessions or objects, which keeps one
 couple of hundred microseconds instead of milliseconds.
 """
 
-from api.store import attempts, audit, projects, sessions, users
+from api.store import (
+    attempts,
+    audit,
+    email_changes,
+    events,
+    outbox,
+    projects,
+    sessions,
+    users,
+)
 from api.store.engine import Database, Tx
 
-__all__ = ["Database", "Tx", "attempts", "audit", "projects", "sessions", "users"]
+__all__ = [
+    "Database",
+    "Tx",
+    "attempts",
+    "audit",
+    "email_changes",
+    "events",
+    "outbox",
+    "projects",
+    "sessions",
+    "users",
+]

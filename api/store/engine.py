@@ -10,7 +10,7 @@ holds the database's write lock from its first statement. Other processes sharin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,11 +34,17 @@ def _json_dumps(value: Any) -> str:
 class Tx:
     """A connection inside one transaction; store functions take it as their first argument."""
 
-    __slots__ = ("conn", "is_postgres")
+    __slots__ = ("after_commit", "conn", "is_postgres")
 
     def __init__(self, conn: AsyncConnection, *, is_postgres: bool) -> None:
         self.conn = conn
         self.is_postgres = is_postgres
+        # Run once the transaction has committed (never after a rollback).
+        self.after_commit: list[Callable[[], None]] = []
+
+    def run_after_commit(self) -> None:
+        for callback in self.after_commit:
+            callback()
 
 
 class Database:
@@ -93,15 +99,20 @@ class Database:
     async def write(self) -> AsyncIterator[Tx]:
         """One write transaction: committed when the block exits normally, else rolled back."""
         if not self.is_sqlite:
-            async with self._connection() as conn, conn.begin():
-                yield Tx(conn, is_postgres=self.is_postgres)
+            async with self._connection() as conn:
+                async with conn.begin():
+                    tx = Tx(conn, is_postgres=self.is_postgres)
+                    yield tx
+                tx.run_after_commit()
             return
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
         async with self._write_lock, self._connection() as conn:
             conn = await conn.execution_options(**{_WRITE: True})
             async with conn.begin():
-                yield Tx(conn, is_postgres=False)
+                tx = Tx(conn, is_postgres=False)
+                yield tx
+        tx.run_after_commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

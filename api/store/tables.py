@@ -118,6 +118,40 @@ class AuditEventRow(SQLModel, table=True):
     at: int = Field(sa_type=BigInteger)
 
 
+class OutboxRow(SQLModel, table=True):
+    """Security notices, written in the transaction of the change they report and delivered
+    after commit. `claimed_until` lets one instance deliver a row while others skip it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "delivered_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_pk: int | None = Field(default=None, foreign_key="users.pk", ondelete="SET NULL")
+    to: str = Field(max_length=254)
+    kind: str = Field(max_length=32)
+    subject: str = Field(max_length=200)
+    body: str = Field(max_length=4000)
+    created_at: int = Field(sa_type=BigInteger)
+    delivered_at: int | None = Field(default=None, sa_type=BigInteger)
+    attempts: int = 0
+    next_attempt_at: int = Field(sa_type=BigInteger)
+    claimed_until: int | None = Field(default=None, sa_type=BigInteger)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class EmailChangeRow(SQLModel, table=True):
+    """A pending, verified email change: at most one per user (a new one replaces it)."""
+
+    __tablename__ = "email_changes"
+
+    user_pk: int = Field(foreign_key="users.pk", primary_key=True, ondelete="CASCADE")
+    new_email: str = Field(max_length=254)
+    code_digest: str = Field(max_length=64)
+    tries: int = 0
+    created_at: int = Field(sa_type=BigInteger)
+    expires_at: int = Field(sa_type=BigInteger)
+
+
 def _t(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
@@ -132,3 +166,5 @@ users = _t(UserRow)
 sessions = _t(SessionRow)
 signin_attempts = _t(SignInAttemptRow)
 audit_events = _t(AuditEventRow)
+outbox = _t(OutboxRow)
+email_changes = _t(EmailChangeRow)

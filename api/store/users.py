@@ -113,6 +113,11 @@ async def by_identifier(
     return await _one(tx, stmt)
 
 
+async def by_email(tx: Tx, endpoint_id: int, email_key: str) -> User | None:
+    stmt = _select().where(users.c.endpoint_id == endpoint_id, users.c.email_canonical == email_key)
+    return await _one(tx, stmt)
+
+
 async def insert_user(tx: Tx, *, endpoint_name: str, values: Mapping[str, Any]) -> User:
     now = now_ms()
     row_values = {"version": 1, "created_at": now, "updated_at": now, **values}

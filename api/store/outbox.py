@@ -1,0 +1,109 @@
+"""The outbox of security notices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, insert, or_, select, update
+
+from api.store.engine import Tx
+from api.store.tables import outbox as t
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    id: int
+    to: str
+    kind: str
+    subject: str
+    body: str
+    created_at: int
+    delivered_at: int | None
+    attempts: int
+    last_error: str | None
+
+
+def _notice(row: object) -> Notice:
+    return Notice(
+        id=row.id,  # type: ignore[attr-defined]
+        to=row.to,  # type: ignore[attr-defined]
+        kind=row.kind,  # type: ignore[attr-defined]
+        subject=row.subject,  # type: ignore[attr-defined]
+        body=row.body,  # type: ignore[attr-defined]
+        created_at=row.created_at,  # type: ignore[attr-defined]
+        delivered_at=row.delivered_at,  # type: ignore[attr-defined]
+        attempts=row.attempts,  # type: ignore[attr-defined]
+        last_error=row.last_error,  # type: ignore[attr-defined]
+    )
+
+
+async def queue(
+    tx: Tx, *, user_pk: int | None, to: str, kind: str, subject: str, body: str, now: int
+) -> None:
+    await tx.conn.execute(
+        insert(t).values(
+            user_pk=user_pk,
+            to=to,
+            kind=kind,
+            subject=subject,
+            body=body,
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+
+
+async def due(tx: Tx, *, now: int, limit: int = 20) -> list[Notice]:
+    stmt = (
+        select(t)
+        .where(
+            t.c.delivered_at.is_(None),
+            t.c.next_attempt_at <= now,
+            or_(t.c.claimed_until.is_(None), t.c.claimed_until < now),
+        )
+        .order_by(t.c.id)
+        .limit(limit)
+    )
+    return [_notice(r) for r in (await tx.conn.execute(stmt)).all()]
+
+
+async def claim(tx: Tx, notice_id: int, *, now: int, until: int) -> bool:
+    """Take a notice for delivery; False when another instance holds it."""
+    result = await tx.conn.execute(
+        update(t)
+        .where(
+            and_(
+                t.c.id == notice_id,
+                t.c.delivered_at.is_(None),
+                or_(t.c.claimed_until.is_(None), t.c.claimed_until < now),
+            )
+        )
+        .values(claimed_until=until)
+    )
+    return bool(result.rowcount)
+
+
+async def delivered(tx: Tx, notice_id: int, *, now: int) -> None:
+    await tx.conn.execute(
+        update(t)
+        .where(t.c.id == notice_id)
+        .values(delivered_at=now, attempts=t.c.attempts + 1, claimed_until=None, last_error=None)
+    )
+
+
+async def failed(tx: Tx, notice_id: int, *, error: str, retry_at: int) -> None:
+    await tx.conn.execute(
+        update(t)
+        .where(t.c.id == notice_id)
+        .values(
+            attempts=t.c.attempts + 1,
+            next_attempt_at=retry_at,
+            claimed_until=None,
+            last_error=error[:500],
+        )
+    )
+
+
+async def listing(tx: Tx, *, limit: int = 500) -> list[Notice]:
+    stmt = select(t).order_by(t.c.id.desc()).limit(limit)
+    return [_notice(r) for r in (await tx.conn.execute(stmt)).all()]

@@ -8,14 +8,16 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.config import Settings
 from api.core.errors import Unavailable
 from api.graphql.view import AmendGraphQL
 from api.http.middleware import BodyLimitMiddleware, CORSMiddleware, SecurityHeadersMiddleware
+from api.http.observability import Metrics, ObservabilityMiddleware
 from api.rest import routes as rest_routes
+from api.services import health
 from api.services.container import Services
 
 
@@ -29,8 +31,25 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         yield
         await services.close()
 
+    metrics = Metrics()
+
     async def healthz(_request: Request) -> Response:
+        """The process is up (liveness)."""
         return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        """The database answers and its schema is the newest (readiness)."""
+        state = await health.readiness(services)
+        body = {
+            "status": "ready" if state.ready else "not ready",
+            "database": state.database,
+            "migrations_current": state.migrations_current,
+        }
+        return JSONResponse(body, status_code=200 if state.ready else 503)
+
+    async def metrics_endpoint(_request: Request) -> Response:
+        text = metrics.render(await health.gauges(services))
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     async def on_unavailable(request: Request, _exc: Exception) -> Response:
         return rest_routes.unavailable(request.url.path)
@@ -40,10 +59,13 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             *rest_routes.ROUTES,
             rest_routes.OPENAPI_ROUTE,
         ],
         middleware=[
+            Middleware(ObservabilityMiddleware, metrics=metrics),
             Middleware(SecurityHeadersMiddleware),
             Middleware(CORSMiddleware, services=services),
             Middleware(

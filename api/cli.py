@@ -200,4 +200,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         log_config=None,
         proxy_headers=False,
         server_header=False,
+        # SIGTERM: stop accepting, let in-flight requests finish (up to this many seconds).
+        timeout_graceful_shutdown=30,
     )

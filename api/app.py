@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.resources import files
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from api.config import Settings
 from api.core.errors import Unavailable
@@ -54,6 +56,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
     async def on_unavailable(request: Request, _exc: Exception) -> Response:
         return rest_routes.unavailable(request.url.path)
 
+    routes: list[BaseRoute] = []
+    if settings.graphiql:
+        assets = files("api") / "static" / "graphiql"
+        routes.append(Mount("/graphiql/static", StaticFiles(directory=str(assets))))
+
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -63,6 +70,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             *rest_routes.ROUTES,
             rest_routes.OPENAPI_ROUTE,
+            *routes,
         ],
         middleware=[
             Middleware(ObservabilityMiddleware, metrics=metrics),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -58,6 +59,11 @@ class AmendGraphQL(GraphQL[Context, None]):
             headers = [(k, v.lower() if k == b"content-type" else v) for k, v in scope["headers"]]
             scope = {**scope, "headers": headers}
         await super().__call__(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Our own page: the playground's assets are served by Amend itself (no CDN).
+        page = (files("api") / "static" / "graphiql.html").read_text(encoding="utf-8")
+        return HTMLResponse(page)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -88,18 +88,23 @@ def build_schema(
 ) -> strawberry.Schema:
     # Factories: Strawberry builds fresh extension instances per request; the parser and
     # validation caches live at module level and are shared across requests.
+    # The limiters' validation rules are built once: a fresh rule class per request would
+    # make every validation a cache miss (the cache is keyed by the rule classes).
+    rules = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+        OncePerRequest,
+    ]
+    if not introspection:
+        rules += DisableIntrospection().validation_rules
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(MaxTokensLimiter, max_token_count=max_tokens),
-        partial(QueryDepthLimiter, max_depth=max_depth),
-        partial(MaxAliasesLimiter, max_alias_count=max_aliases),
-        partial(AddValidationRules, [OncePerRequest]),
+        partial(AddValidationRules, rules),
         partial(ParserCache, maxsize=CACHE_SIZE),
         partial(ValidationCache, maxsize=CACHE_SIZE),
         partial(MaskErrors, should_mask_error=should_mask),
         ServiceUnavailable,
     ]
-    if not introspection:
-        extensions.append(DisableIntrospection)
     schema = AmendSchema(
         query=Query,
         mutation=Mutation,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -86,14 +87,10 @@ class AmendGraphQL(GraphQL[Context, None]):
         return await super().parse_http_body(request)
 
     def decode_json(self, data: str | bytes) -> Any:
-        import orjson
-
         # orjson refuses NaN and Infinity, which JSON does not have.
         return orjson.loads(data)
 
     def encode_json(self, data: object) -> bytes:
-        import orjson
-
         return orjson.dumps(data)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Reason
-from api.core.models import Actor, Caller, Endpoint, Project
+from api.core.models import Actor, Caller, Endpoint, Plan, Project
 from api.core.policy import validate_endpoint_name
 from api.security import keys
 from api.security.tokens import Claims
@@ -137,12 +137,23 @@ class RequestContext:
         now = now_ms()
         async with self.services.db.read() as tx:
             found = await sessions.with_user(tx, claims.session_id)
-            project = key_project or await projects.by_id(tx, claims.project_id)
-        if project is None:
-            raise AmendError(Reason.INVALID_TOKEN, "the access token is not valid")
+            project = key_project
+            if found is None or (project is None and self.credentials.origin is not None):
+                # The allow-list is read only for a request that has an Origin to check.
+                project = project or await projects.by_id(tx, claims.project_id)
         if found is None:
+            if project is None:
+                raise AmendError(Reason.INVALID_TOKEN, "the access token is not valid")
             raise AmendError(Reason.SESSION_REVOKED, "the session has ended")
-        session, user, project_id = found
+        if project is None:
+            project = Project(
+                id=found.project_id,
+                name=found.project_name,
+                plan=Plan(found.plan),
+                allowed_origins=(),  # not read: this request carries no Origin
+                allow_no_origin=found.allow_no_origin,
+            )
+        session, user, project_id = found.session, found.user, found.project_id
         if project_id != claims.project_id or user.unique_id != claims.unique_id:
             raise AmendError(Reason.USER_NOT_FOUND, "no user found for this token")
         if session.revoked_at is not None:

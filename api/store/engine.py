@@ -63,6 +63,7 @@ class Database:
         kwargs: dict[str, Any] = {
             "echo": echo,
             "json_serializer": _json_dumps,
+            "json_deserializer": orjson.loads,
             # A short wait for a free connection: under overload, answering 503 at once beats
             # queueing requests until their clients give up.
             "pool_size": pool_size,

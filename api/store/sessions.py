@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, insert, select, update
@@ -9,7 +10,7 @@ from sqlalchemy.engine import RowMapping
 
 from api.core.models import Session, User
 from api.store.engine import Tx
-from api.store.tables import endpoints, sessions, users
+from api.store.tables import endpoints, projects, sessions, users
 from api.store.users import USER_COLUMNS, to_user
 
 _SESSION_COLUMNS = (
@@ -71,25 +72,48 @@ async def create(
     )
 
 
-async def with_user(tx: Tx, session_hex: str) -> tuple[Session, User, str] | None:
-    """One round trip: the session, its user and the user's project id."""
+@dataclass(frozen=True, slots=True)
+class SessionOwner:
+    """The session, its user, and the user's project (without its origin list)."""
+
+    session: Session
+    user: User
+    project_id: str
+    project_name: str
+    plan: str
+    allow_no_origin: bool
+
+
+async def with_user(tx: Tx, session_hex: str) -> SessionOwner | None:
+    """One round trip for the per-request auth check: session joined with user and project."""
     stmt = (
         select(
             *_SESSION_COLUMNS,
             *USER_COLUMNS,
             endpoints.c.name.label("endpoint_name"),
-            endpoints.c.project_id.label("project_id"),
+            projects.c.id.label("project_id"),
+            projects.c.name.label("project_name"),
+            projects.c.plan.label("project_plan"),
+            projects.c.allow_no_origin.label("project_allow_no_origin"),
         )
         .select_from(sessions)
         .join(users, users.c.pk == sessions.c.user_pk)
         .join(endpoints, endpoints.c.id == users.c.endpoint_id)
+        .join(projects, projects.c.id == endpoints.c.project_id)
         .where(sessions.c.id == session_hex)
     )
     row = (await tx.conn.execute(stmt)).mappings().first()
     if row is None:
         return None
     user = to_user(row, row["endpoint_name"])
-    return _session(row, user.unique_id), user, row["project_id"]
+    return SessionOwner(
+        session=_session(row, user.unique_id),
+        user=user,
+        project_id=row["project_id"],
+        project_name=row["project_name"],
+        plan=row["project_plan"],
+        allow_no_origin=bool(row["project_allow_no_origin"]),
+    )
 
 
 async def active_for_user(tx: Tx, user: User, now: int) -> list[Session]:

@@ -153,6 +153,9 @@ async def update_credentials(
         if updated is None:  # pragma: no cover - the row is locked or the writer serialised
             raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
         await sessions.revoke_all(tx, user_pk=user.pk, now=now)
+        if pending_email is None:
+            # A credential change settles the account: a code sent earlier no longer applies.
+            await email_changes.remove(tx, user.pk)
         fields = [
             name for name in ("email", "password") if name in changes or f"{name}_hash" in changes
         ]

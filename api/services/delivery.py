@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import smtplib
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -43,13 +44,13 @@ class LogMailer:
 @dataclass(frozen=True)
 class SmtpMailer:
     """`smtp://user:pass@host:port?from=…&starttls=auto|required|off`. STARTTLS is used when
-    offered and required whenever a password is sent (unless `starttls=off`, for a local relay
-    or tests)."""
+    offered and required, with the server's certificate verified, whenever a password is sent
+    or `starttls=required` (unless `starttls=off`, for a local relay or tests)."""
 
     host: str
     port: int
     username: str | None
-    password: str | None
+    password: str | None = field(repr=False)  # never in a log line or traceback
     sender: str
     starttls: str
 
@@ -87,7 +88,9 @@ class SmtpMailer:
             if self.starttls != "off" and (offered or must):
                 if not offered:
                     raise smtplib.SMTPException("the server does not offer STARTTLS")
-                smtp.starttls()
+                # Whenever TLS is needed, the server must prove who it is: TLS to anyone who
+                # answers would hand them the password. Otherwise opportunistic, unverified.
+                smtp.starttls(context=ssl.create_default_context() if must else None)
                 smtp.ehlo()
             if self.username and self.password:
                 smtp.login(self.username, self.password)
@@ -111,8 +114,10 @@ async def deliver_due(db: Database, mailer: Mailer) -> int:
         candidates = await outbox.due(tx, now=now)
     sent = 0
     for notice in candidates:
+        # Each claim runs from when it is made: earlier sends of this run may have taken long.
+        claimed_at = now_ms()
         async with db.write() as tx:
-            if not await outbox.claim(tx, notice.id, now=now, until=now + CLAIM_MS):
+            if not await outbox.claim(tx, notice.id, now=claimed_at, until=claimed_at + CLAIM_MS):
                 continue  # another instance is delivering it
         try:
             await mailer.send(notice)

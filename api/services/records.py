@@ -19,7 +19,7 @@ from api.services import notices
 from api.services.context import RequestContext
 from api.services.credentials import require_recent_signin
 from api.services.ratelimit import check_credential_changes
-from api.store import Tx, audit, sessions, users
+from api.store import Tx, audit, email_changes, sessions, users
 
 MAX_ATTEMPTS = 5
 
@@ -189,6 +189,7 @@ async def _write(
     if credential_change:
         fields.append("password")
         await sessions.revoke_all(tx, user_pk=user.pk, now=now)
+        await email_changes.remove(tx, user.pk)  # a pending email change no longer applies
         await notices.credentials_changed(
             tx, updated, old_email=None, fields=["password"], ip=ctx.ip, now=now
         )

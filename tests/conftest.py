@@ -55,13 +55,6 @@ def db(tmp_path: Path, template_db: str) -> Iterator[TestDB]:
 
 
 @pytest.fixture
-def db_path(db: TestDB) -> Path:
-    """The SQLite file of this test (SQLite runs only)."""
-    assert db.path is not None, "this test reads the SQLite file directly; use db.sql()"
-    return db.path
-
-
-@pytest.fixture
 def settings_env(request: pytest.FixtureRequest) -> dict[str, str]:
     """Configuration for the test's app: parametrize it (directly or `indirect=True`) or
     override it in a module."""

@@ -8,6 +8,7 @@ database, created from a migrated template; on SQLite, a copy of a migrated temp
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sqlite3
@@ -52,10 +53,14 @@ class TestDB:
     name: str | None = None
 
     def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        """Run one statement (`?` placeholders on both backends) and commit."""
+        """Run one statement (`?` placeholders on both backends) and commit.
+
+        On SQLite, foreign keys are enforced as on the app's own connections (and always on
+        PostgreSQL), so a `DELETE FROM users` cascades the same way on both backends."""
         if self.backend == "sqlite":
             assert self.path is not None
             with closing(sqlite3.connect(self.path, timeout=5)) as conn:
+                conn.execute("PRAGMA foreign_keys = ON")
                 rows = conn.execute(statement, params).fetchall()
                 conn.commit()
             return rows
@@ -64,6 +69,11 @@ class TestDB:
         with psycopg.connect(_conninfo(self.url), autocommit=True) as conn:
             cursor = conn.execute(statement.replace("?", "%s"), params)  # type: ignore[arg-type]
             return cursor.fetchall() if cursor.description else []
+
+
+def json_column(value: Any) -> Any:
+    """A JSON column's value: text from SQLite, already decoded by PostgreSQL's driver."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _migrate(url: str) -> None:

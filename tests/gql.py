@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import PASSWORD
+from tests.db import TestDB
 
 
 async def gql(
@@ -189,20 +190,14 @@ async def read_me(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
     return me
 
 
-def sql(db_path: Any, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Run one statement on the test's SQLite file (to age sessions, set flags, read audit)."""
-    import sqlite3
-    from contextlib import closing
-
-    with closing(sqlite3.connect(db_path, timeout=5)) as conn:
-        rows = conn.execute(statement, params).fetchall()
-        conn.commit()
-    return rows
+def sql(db: TestDB, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Run one statement on the test's database (to age sessions, set flags, read audit)."""
+    return db.sql(statement, params)
 
 
-def age_sessions(db_path: Any, seconds: int = 3600) -> None:
+def age_sessions(db: TestDB, seconds: int = 3600) -> None:
     """Make every session look signed in `seconds` earlier (outside the reauth window)."""
-    sql(db_path, "UPDATE sessions SET created_at = created_at - ?", (seconds * 1000,))
+    sql(db, "UPDATE sessions SET created_at = created_at - ?", (seconds * 1000,))
 
 
 def cookie_cleared(response: httpx.Response, cookie_name: str = "access_token") -> bool:

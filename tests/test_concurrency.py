@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from tests.conftest import ProjectKeys
 from tests.gql import RECORD, UPDATE_USER, gql, sign_in, sign_up
+
+# Every request here waits for the same row: give them time to queue for a connection rather
+# than be answered 503 (what an overloaded production pool does by design).
+pytestmark = pytest.mark.parametrize("settings_env", [{"AMEND_DB_POOL_TIMEOUT": "60"}])
 
 
 async def test_concurrent_merges_lose_no_key(

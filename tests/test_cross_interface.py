@@ -6,13 +6,13 @@ enforces the same sessions, password policy and versions (SPEC §4, §5, §6, §
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import PASSWORD, ProjectKeys
+from tests.db import TestDB
 from tests.gql import (
     ME,
     REVOKE,
@@ -579,7 +579,7 @@ async def test_concurrent_rest_and_graphql_updates_with_one_version_let_one_thro
 
 
 async def test_rest_changes_appear_in_the_graphql_audit_log(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
     assert (await me_patch(client, jane.token, {"first_name": "Janet"})).status_code == 200
     response = await ce_put(client, project, jane.unique_id, jane.token, {"plan": "gold"})

@@ -27,7 +27,8 @@ async def test_readyz_is_ready_on_a_migrated_database(client: httpx.AsyncClient)
 
 
 async def test_readyz_is_503_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
-    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/missing/dir/amend.db")
+    # Nothing listens on port 1 of the loopback: the connection is refused at once.
+    settings = make_settings("postgresql+asyncpg://amend@127.0.0.1:1/amend")
     services = Services.build(settings)
     try:
         transport = httpx.ASGITransport(app=create_app(settings, services=services))

@@ -190,8 +190,9 @@ def canonical_username(username: str) -> str:
 
 
 def validate_username(username: object, *, field: Field) -> str:
-    """A username to store: a non-blank string of at most 150 characters, without control
-    characters. Returned without surrounding whitespace (so " jane" cannot shadow "jane").
+    """A username to store: a non-blank string of at most 150 characters (also once
+    normalized for comparison), without control characters. Returned without surrounding
+    whitespace (so " jane" cannot shadow "jane").
 
     Empty or blank -> `REQUIRED_FIELD_MISSING`; otherwise invalid -> `INVALID_FIELD`.
     """
@@ -210,6 +211,13 @@ def validate_username(username: object, *, field: Field) -> str:
         )
     if has_control_chars(value):
         raise _invalid("The username must not contain control characters.", field)
+    if len(canonical_username(value)) > USERNAME_MAX_LENGTH:
+        # The case-folded NFKC key that makes usernames unique can be much longer ("ß" -> "ss",
+        # U+FDFA -> 18 characters); it is stored in a column of the same bounded size.
+        raise _invalid(
+            f"The username is too long (at most {USERNAME_MAX_LENGTH} characters once normalized).",
+            field,
+        )
     return value
 
 

@@ -38,8 +38,11 @@ def client_ip(conn: HTTPConnection, trusted_proxies: frozenset[str]) -> str | No
     # Walk from the right: the first address not added by a trusted proxy is the client.
     for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
         try:
-            ipaddress.ip_address(hop)
+            address = ipaddress.ip_address(hop)
         except ValueError:
+            return peer
+        if getattr(address, "scope_id", None) is not None:
+            # "fe80::1%<zone>": a zone is local to one host, and of unbounded length.
             return peer
         if hop not in trusted_proxies:
             return hop

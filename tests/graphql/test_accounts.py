@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -50,18 +48,17 @@ async def post(
     )
 
 
-def db_rows(db_path: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
-    """Read the test's SQLite file directly: what was really written."""
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute(sql, args).fetchall()
+def db_rows(db: TestDB, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    """Read the test's database directly: what was really written."""
+    return db.sql(sql, args)
 
 
-def user_count(db_path: Path) -> int:
-    return int(db_rows(db_path, "SELECT count(*) FROM users")[0][0])
+def user_count(db: TestDB) -> int:
+    return int(db_rows(db, "SELECT count(*) FROM users")[0][0])
 
 
-def stored_hash(db_path: Path, username: str) -> str:
-    rows = db_rows(db_path, "SELECT password_hash FROM users WHERE username = ?", username)
+def stored_hash(db: TestDB, username: str) -> str:
+    rows = db_rows(db, "SELECT password_hash FROM users WHERE username = ?", username)
     assert len(rows) == 1
     return str(rows[0][0])
 
@@ -132,7 +129,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def test_sign_up_returns_token_user_session_and_sets_the_cookie(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     variables = signup_vars(
         email="Jane@Example.COM", firstName="Jane", lastName="Smith", data={"plan": "gold"}
@@ -176,8 +173,8 @@ async def test_sign_up_returns_token_user_session_and_sets_the_cookie(
     # The token works, and the password is stored hashed, never in clear.
     me = await gql(client, ME, headers=bearer(token))
     assert me["data"]["me"]["id"] == user["id"]
-    assert stored_hash(db_path, "jane").startswith("$argon2id$")
-    assert PASSWORD not in stored_hash(db_path, "jane")
+    assert stored_hash(db, "jane").startswith("$argon2id$")
+    assert PASSWORD not in stored_hash(db, "jane")
 
 
 async def test_sign_up_without_optional_fields_gives_empty_data_and_null_email(
@@ -195,33 +192,33 @@ async def test_sign_up_without_optional_fields_gives_empty_data_and_null_email(
     ids=["capitalized-first", "upper-second", "surrounding-whitespace"],
 )
 async def test_sign_up_with_a_taken_username_fails_case_insensitively(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path, first: str, second: str
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB, first: str, second: str
 ) -> None:
     await sign_up(client, project.api_key, first)
     errors = await signup_errors(client, project.api_key, signup_vars(second))
     assert [(e["code"], e["field"]) for e in errors] == [("USERNAME_TAKEN", ["username"])]
-    assert user_count(db_path) == 1
+    assert user_count(db) == 1
 
 
 async def test_sign_up_with_a_taken_email_fails_case_insensitively(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     await sign_up(client, project.api_key, "jane", email="Jane@Example.com")
     errors = await signup_errors(
         client, project.api_key, signup_vars("bob", email="JANE@example.COM")
     )
     assert [(e["code"], e["field"]) for e in errors] == [("EMAIL_TAKEN", ["email"])]
-    assert user_count(db_path) == 1
+    assert user_count(db) == 1
     await assert_cannot_sign_in(client, project.api_key, "bob")
 
 
 async def test_the_same_username_may_exist_in_two_projects(
-    client: httpx.AsyncClient, project: ProjectKeys, make_project_fn: Any, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, make_project_fn: Any, db: TestDB
 ) -> None:
     other = await make_project_fn("other")
     await sign_up(client, project.api_key, "jane")
     await sign_up(client, other.api_key, "jane")
-    assert user_count(db_path) == 2
+    assert user_count(db) == 2
 
 
 @pytest.mark.parametrize(
@@ -248,62 +245,62 @@ async def test_the_same_username_may_exist_in_two_projects(
     ],
 )
 async def test_sign_up_with_a_weak_password_fails_with_password_policy(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path, username: str, password: str
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB, username: str, password: str
 ) -> None:
     errors = await signup_errors(client, project.api_key, signup_vars(username, password))
     assert [(e["code"], e["field"]) for e in errors] == [("PASSWORD_POLICY", ["password"])]
     assert errors[0]["message"]
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
     await assert_cannot_sign_in(client, project.api_key, username)
 
 
 async def test_sign_up_with_a_password_equal_to_the_email_fails_with_password_policy(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     variables = signup_vars("jane", "jane77@example.com", email="jane77@example.com")
     errors = await signup_errors(client, project.api_key, variables)
     assert [e["code"] for e in errors] == ["PASSWORD_POLICY"]
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 @pytest.mark.parametrize("email", ["not-an-email", "jane@", "@example.com", "jane@@example.com"])
 async def test_sign_up_with_an_invalid_email_fails_with_invalid_email(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path, email: str
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB, email: str
 ) -> None:
     errors = await signup_errors(client, project.api_key, signup_vars(email=email))
     assert [(e["code"], e["field"]) for e in errors] == [("INVALID_EMAIL", ["email"])]
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 @pytest.mark.parametrize("key", ["username", "password"])
 async def test_sign_up_with_a_reserved_key_in_custom_data_fails_with_field_not_allowed(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path, key: str
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB, key: str
 ) -> None:
     errors = await signup_errors(
         client, project.api_key, signup_vars(data={key: "mallory", "ok": 1})
     )
     assert [(e["code"], e["field"]) for e in errors] == [("FIELD_NOT_ALLOWED", ["data", key])]
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
     await assert_cannot_sign_in(client, project.api_key, "jane")
 
 
 async def test_sign_up_with_custom_data_that_is_not_an_object_fails(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     errors = await signup_errors(client, project.api_key, signup_vars(data=[1, 2]))
     assert [(e["code"], e["field"]) for e in errors] == [("NOT_AN_OBJECT", ["data"])]
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 async def test_sign_up_with_an_empty_username_fails_and_reports_every_problem(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     errors = await signup_errors(client, project.api_key, signup_vars("  ", email="nope"))
     assert {(e["code"], tuple(e["field"])) for e in errors} == {
         ("REQUIRED_FIELD_MISSING", ("username",)),
         ("INVALID_EMAIL", ("email",)),
     }
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 @pytest.mark.parametrize(
@@ -317,7 +314,7 @@ async def test_sign_up_with_an_empty_username_fails_and_reports_every_problem(
 async def test_sign_up_without_a_valid_api_key_is_a_top_level_forbidden_error(
     client: httpx.AsyncClient,
     project: ProjectKeys,
-    db_path: Path,
+    db: TestDB,
     headers: dict[str, str],
     code: str,
     reason: str,
@@ -329,20 +326,20 @@ async def test_sign_up_without_a_valid_api_key_is_a_top_level_forbidden_error(
     assert top_error(body) == {"code": code, "reason": reason}
     assert body["errors"][0]["path"] == ["signUp"]
     assert session_cookies(response) == []
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 async def test_sign_up_with_the_api_key_in_the_query_string_works(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     body = await gql(client, SIGN_UP, signup_vars(), params={"key": project.api_key})
     assert body["data"]["signUp"]["errors"] == []
-    assert user_count(db_path) == 1
+    assert user_count(db) == 1
 
 
 @pytest.mark.parametrize("endpoint", ["nope", "Not A Name!", ""])
 async def test_sign_up_into_an_unknown_endpoint_is_a_top_level_bad_request(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path, endpoint: str
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB, endpoint: str
 ) -> None:
     response = await post(
         client, SIGN_UP, signup_vars(endpoint=endpoint), headers={"X-API-Key": project.api_key}
@@ -350,14 +347,14 @@ async def test_sign_up_into_an_unknown_endpoint_is_a_top_level_bad_request(
     body = response.json()
     assert body["data"] is None
     assert top_error(body) == {"code": "BAD_REQUEST", "reason": "INVALID_ENDPOINT"}
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 async def test_sign_up_into_another_projects_endpoint_is_refused(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     make_project_fn: Any,
-    db_path: Path,
+    db: TestDB,
     services: Services,
 ) -> None:
     other = await make_project_fn("other")
@@ -366,7 +363,7 @@ async def test_sign_up_into_another_projects_endpoint_is_refused(
         client, SIGN_UP, signup_vars(endpoint="staff"), headers={"X-API-Key": project.api_key}
     )
     assert top_error(response.json()) == {"code": "BAD_REQUEST", "reason": "INVALID_ENDPOINT"}
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 async def add_endpoint(services: Services, keys: ProjectKeys, name: str = "staff") -> None:
@@ -665,10 +662,10 @@ async def test_sign_in_attempts_appear_in_the_session_info(
 
 
 async def test_sign_in_upgrades_a_hash_made_with_outdated_argon2_parameters(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path, db: TestDB
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     await sign_up(client, project.api_key, "jane")
-    old_hash = stored_hash(db_path, "jane")
+    old_hash = stored_hash(db, "jane")
     assert "m=64," in old_hash
 
     stronger = make_settings(db.url, AMEND_ARGON2_MEMORY_KIB="128")
@@ -683,7 +680,7 @@ async def test_sign_in_upgrades_a_hash_made_with_outdated_argon2_parameters(
     finally:
         await services.close()
 
-    new_hash = stored_hash(db_path, "jane")
+    new_hash = stored_hash(db, "jane")
     assert new_hash != old_hash
     assert new_hash.startswith("$argon2id$")
     assert "m=128," in new_hash
@@ -692,12 +689,12 @@ async def test_sign_in_upgrades_a_hash_made_with_outdated_argon2_parameters(
 
 
 async def test_sign_in_with_current_parameters_leaves_the_hash_alone(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     await sign_up(client, project.api_key, "jane")
-    old_hash = stored_hash(db_path, "jane")
+    old_hash = stored_hash(db, "jane")
     await assert_signs_in(client, project.api_key, "jane")
-    assert stored_hash(db_path, "jane") == old_hash
+    assert stored_hash(db, "jane") == old_hash
 
 
 # --------------------------------------------------------------------------- signOut
@@ -737,14 +734,14 @@ async def test_sign_out_without_a_token_is_unauthenticated(
 
 
 async def test_sign_out_is_recorded_in_the_database(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     account = await sign_up(client, project.api_key)
     await gql(client, SIGN_OUT, headers=account.auth)
     hex_id = account.session_id.removeprefix("signin_")
-    (revoked_at,) = db_rows(db_path, "SELECT revoked_at FROM sessions WHERE id = ?", hex_id)[0]
+    (revoked_at,) = db_rows(db, "SELECT revoked_at FROM sessions WHERE id = ?", hex_id)[0]
     assert revoked_at is not None
-    actions = [r[0] for r in db_rows(db_path, "SELECT action FROM audit_events ORDER BY id")]
+    actions = [r[0] for r in db_rows(db, "SELECT action FROM audit_events ORDER BY id")]
     assert actions == ["sign_up", "sign_out"]
 
 

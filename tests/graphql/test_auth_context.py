@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ import pytest
 from api.core.clock import now_ms
 from api.services.container import Services
 from tests.conftest import SECRET, ProjectKeys
+from tests.db import TestDB
 from tests.gql import ME, REVOKE, SESSION, SIGN_UP, Account, gql, sign_in, sign_up, top_error
 
 APP = "https://app.example.com"
@@ -62,9 +61,8 @@ def b64(data: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def user_count(db_path: Path) -> int:
-    with sqlite3.connect(db_path) as conn:
-        return int(conn.execute("SELECT count(*) FROM users").fetchone()[0])
+def user_count(db: TestDB) -> int:
+    return int(db.sql("SELECT count(*) FROM users")[0][0])
 
 
 @pytest.fixture
@@ -186,14 +184,13 @@ async def test_a_token_past_its_exp_is_token_expired(
 
 
 async def test_a_token_whose_session_expired_is_token_expired(
-    client: httpx.AsyncClient, db_path: Path, two_accounts: tuple[Account, Account]
+    client: httpx.AsyncClient, db: TestDB, two_accounts: tuple[Account, Account]
 ) -> None:
     jane, _ = two_accounts
-    with sqlite3.connect(db_path) as conn:
-        conn.execute(
-            "UPDATE sessions SET expires_at = ? WHERE id = ?",
-            (now_ms() - 1000, jane.session_id.removeprefix("signin_")),
-        )
+    db.sql(
+        "UPDATE sessions SET expires_at = ? WHERE id = ?",
+        (now_ms() - 1000, jane.session_id.removeprefix("signin_")),
+    )
     body = await me_as(client, {"Authorization": f"Bearer {jane.token}"})
     assert me_error(body) == {"code": UNAUTHENTICATED, "reason": "TOKEN_EXPIRED"}
 
@@ -332,12 +329,11 @@ def second_auth(payload: dict[str, Any]) -> dict[str, str]:
 
 
 async def test_a_token_of_a_deleted_user_is_refused(
-    client: httpx.AsyncClient, db_path: Path, two_accounts: tuple[Account, Account]
+    client: httpx.AsyncClient, db: TestDB, two_accounts: tuple[Account, Account]
 ) -> None:
     jane, _ = two_accounts
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("DELETE FROM users WHERE unique_id = ?", (jane.unique_id,))
+    # db.sql enforces foreign keys on both backends (SQLite: PRAGMA foreign_keys = ON).
+    db.sql("DELETE FROM users WHERE unique_id = ?", (jane.unique_id,))
     body = await me_as(client, jane.auth)
     # Sessions are deleted with their user (ON DELETE CASCADE), so today this answers
     # SESSION_REVOKED; USER_NOT_FOUND would be as right (same code, same REST status).
@@ -364,7 +360,7 @@ async def strict(make_project_fn: Any) -> ProjectKeys:
     ids=["unlisted", "other-scheme", "no-origin"],
 )
 async def test_sign_up_with_a_refused_origin_is_forbidden_and_writes_nothing(
-    client: httpx.AsyncClient, strict: ProjectKeys, db_path: Path, origin: str | None, reason: str
+    client: httpx.AsyncClient, strict: ProjectKeys, db: TestDB, origin: str | None, reason: str
 ) -> None:
     headers = {"X-API-Key": strict.api_key}
     if origin is not None:
@@ -376,7 +372,7 @@ async def test_sign_up_with_a_refused_origin_is_forbidden_and_writes_nothing(
     assert body["data"] is None
     assert top_error(body) == {"code": "FORBIDDEN", "reason": reason}
     assert "access-control-allow-origin" not in response.headers
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 async def test_sign_up_and_me_from_a_listed_origin_work(
@@ -528,7 +524,7 @@ async def test_preflight_with_a_key_answers_only_that_projects_origins(
 
 
 async def test_an_actual_request_from_an_origin_listed_elsewhere_is_still_refused(
-    client: httpx.AsyncClient, strict: ProjectKeys, make_project_fn: Any, db_path: Path
+    client: httpx.AsyncClient, strict: ProjectKeys, make_project_fn: Any, db: TestDB
 ) -> None:
     # The preflight may pass (another project lists the origin), the request does not.
     other_origin = "https://other.example.com"
@@ -541,7 +537,7 @@ async def test_an_actual_request_from_an_origin_listed_elsewhere_is_still_refuse
     )
     assert top_error(response.json()) == {"code": "FORBIDDEN", "reason": "ORIGIN_NOT_ALLOWED"}
     assert "access-control-allow-origin" not in response.headers
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 # --------------------------------------------------------------------------- headers

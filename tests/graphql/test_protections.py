@@ -4,9 +4,7 @@ JSON-only request bodies. Each refusal is checked to have executed nothing."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,12 +15,12 @@ from graphql.language import Lexer, Source, TokenKind
 from api.core.errors import AmendError, Reason
 from api.services import accounts
 from tests.conftest import PASSWORD, ProjectKeys
+from tests.db import TestDB
 from tests.gql import ME, SESSION, SIGN_UP, Account, gql, sign_up, top_error
 
 
-def user_count(db_path: Path) -> int:
-    with sqlite3.connect(db_path) as conn:
-        return int(conn.execute("SELECT count(*) FROM users").fetchone()[0])
+def user_count(db: TestDB) -> int:
+    return int(db.sql("SELECT count(*) FROM users")[0][0])
 
 
 def signup_body(username: str = "jane", **extra: Any) -> dict[str, Any]:
@@ -58,7 +56,7 @@ async def test_queries_are_allowed_over_get(client: httpx.AsyncClient, jane: Acc
 
 
 async def test_a_mutation_over_get_is_refused_and_writes_nothing(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     body = signup_body()
     response = await client.get(
@@ -68,7 +66,7 @@ async def test_a_mutation_over_get_is_refused_and_writes_nothing(
     )
     assert response.status_code in (400, 405)
     assert "access_token" not in response.headers.get("set-cookie", "")
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 async def test_a_mutation_selected_by_operation_name_over_get_is_refused(
@@ -92,12 +90,12 @@ async def test_a_mutation_selected_by_operation_name_over_get_is_refused(
 
 @pytest.mark.parametrize("size", [1, 2])
 async def test_a_batched_list_body_is_refused_and_executes_nothing(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path, size: int
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB, size: int
 ) -> None:
     batch = [signup_body(f"user{i}") for i in range(size)]
     response = await client.post("/graphql", json=batch, headers={"X-API-Key": project.api_key})
     assert response.status_code == 400
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 async def test_a_batched_sign_out_is_refused(client: httpx.AsyncClient, jane: Account) -> None:
@@ -167,7 +165,7 @@ async def test_fifteen_aliases_are_allowed(client: httpx.AsyncClient, jane: Acco
 
 
 async def test_aliased_sign_ins_count_towards_the_alias_limit(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
     # Sixteen sign-in guesses in one request: refused before any of them runs.
     fields = " ".join(
@@ -176,10 +174,7 @@ async def test_aliased_sign_ins_count_towards_the_alias_limit(
     )
     body = await gql(client, f"mutation {{ {fields} }}", headers={"X-API-Key": project.api_key})
     assert body["data"] is None
-    with sqlite3.connect(db_path) as conn:
-        failures = conn.execute(
-            "SELECT count(*) FROM signin_attempts WHERE succeeded = 0"
-        ).fetchone()[0]
+    failures = db.sql("SELECT count(*) FROM signin_attempts WHERE NOT succeeded")[0][0]
     assert failures == 0
 
 
@@ -246,7 +241,7 @@ def assert_too_large(response: httpx.Response) -> None:
 
 @pytest.mark.parametrize("settings_env", [SMALL_BODY], indirect=True)
 async def test_a_body_over_the_limit_is_refused_with_413_and_writes_nothing(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     content = orjson.dumps(signup_body(data={"pad": "x" * 2100}))
     assert len(content) > 2048
@@ -256,12 +251,12 @@ async def test_a_body_over_the_limit_is_refused_with_413_and_writes_nothing(
         headers={"content-type": "application/json", "X-API-Key": project.api_key},
     )
     assert_too_large(response)
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 @pytest.mark.parametrize("settings_env", [SMALL_BODY], indirect=True)
 async def test_a_chunked_body_over_the_limit_without_content_length_is_refused(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     content = orjson.dumps(signup_body(data={"pad": "x" * 4000}))
     sent: list[int] = []
@@ -281,12 +276,12 @@ async def test_a_chunked_body_over_the_limit_without_content_length_is_refused(
     assert request.headers.get("transfer-encoding") == "chunked"
     response = await client.send(request)
     assert_too_large(response)
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 @pytest.mark.parametrize("settings_env", [SMALL_BODY], indirect=True)
 async def test_a_body_just_under_the_limit_is_served(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     base = len(orjson.dumps(signup_body(data={"pad": ""})))
     content = orjson.dumps(signup_body(data={"pad": "x" * (2048 - base)}))
@@ -298,12 +293,12 @@ async def test_a_body_just_under_the_limit_is_served(
     )
     assert response.status_code == 200
     assert response.json()["data"]["signUp"]["errors"] == []
-    assert user_count(db_path) == 1
+    assert user_count(db) == 1
 
 
 @pytest.mark.parametrize("settings_env", [SMALL_BODY], indirect=True)
 async def test_a_chunked_body_under_the_limit_is_served(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     content = orjson.dumps(signup_body())
 
@@ -318,11 +313,11 @@ async def test_a_chunked_body_under_the_limit_is_served(
     )
     assert response.status_code == 200
     assert response.json()["data"]["signUp"]["errors"] == []
-    assert user_count(db_path) == 1
+    assert user_count(db) == 1
 
 
 async def test_the_default_body_limit_is_one_mebibyte(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     content = orjson.dumps(signup_body(data={"pad": "x" * 1_048_576}))
     response = await client.post(
@@ -331,7 +326,7 @@ async def test_the_default_body_limit_is_one_mebibyte(
         headers={"content-type": "application/json", "X-API-Key": project.api_key},
     )
     assert_too_large(response)
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 # --------------------------------------------------------------------------- introspection
@@ -444,7 +439,7 @@ async def test_an_unexpected_exception_is_masked(
 async def test_an_unexpected_exception_in_a_mutation_is_masked_and_writes_nothing(
     client: httpx.AsyncClient,
     project: ProjectKeys,
-    db_path: Path,
+    db: TestDB,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def boom(*_args: Any, **_kwargs: Any) -> Any:
@@ -458,7 +453,7 @@ async def test_an_unexpected_exception_in_a_mutation_is_masked_and_writes_nothin
     assert messages(body) == ["Unexpected error."]
     assert "secret SQL detail" not in response.text
     assert "access_token" not in response.headers.get("set-cookie", "")
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 async def test_an_amend_error_is_not_masked_and_keeps_its_extensions(
@@ -510,7 +505,7 @@ async def test_a_non_json_post_is_refused_and_executes_nothing(
 
 
 async def test_a_non_json_sign_up_creates_no_user(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     response = await client.post(
         "/graphql",
@@ -518,7 +513,7 @@ async def test_a_non_json_sign_up_creates_no_user(
         headers={"content-type": "text/plain", "X-API-Key": project.api_key},
     )
     assert response.status_code >= 400
-    assert user_count(db_path) == 0
+    assert user_count(db) == 0
 
 
 @pytest.mark.parametrize(

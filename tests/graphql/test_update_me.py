@@ -6,14 +6,13 @@ by a read-back through `me` proving that nothing changed.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import ProjectKeys
+from tests.db import TestDB, json_column
 from tests.gql import (
     UPDATE_ME,
     Account,
@@ -187,8 +186,8 @@ async def test_data_merges(
 # --------------------------------------------------------------------------------------------
 
 
-def mark_phone_verified(db_path: Path, account: Account) -> None:
-    sql(db_path, "UPDATE users SET phone_verified = 1 WHERE unique_id = ?", (account.unique_id,))
+def mark_phone_verified(db: TestDB, account: Account) -> None:
+    sql(db, "UPDATE users SET phone_verified = ? WHERE unique_id = ?", (True, account.unique_id))
 
 
 @pytest.mark.parametrize(
@@ -202,12 +201,12 @@ def mark_phone_verified(db_path: Path, account: Account) -> None:
 async def test_phone_verified(
     client: httpx.AsyncClient,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     new_phone: str | None,
     verified_after: bool,
 ) -> None:
     await updated(client, jane, {"phoneNumber": "+14155552671"})
-    mark_phone_verified(db_path, jane)
+    mark_phone_verified(db, jane)
     assert (await read_me(client, jane.token))["phoneVerified"] is True
     user = await updated(client, jane, {"phoneNumber": new_phone})
     assert user["phoneNumber"] == new_phone
@@ -215,10 +214,10 @@ async def test_phone_verified(
 
 
 async def test_other_changes_keep_phone_verified(
-    client: httpx.AsyncClient, jane: Account, db_path: Path
+    client: httpx.AsyncClient, jane: Account, db: TestDB
 ) -> None:
     await updated(client, jane, {"phoneNumber": "+14155552671"})
-    mark_phone_verified(db_path, jane)
+    mark_phone_verified(db, jane)
     user = await updated(client, jane, {"firstName": "Jane", "data": {"x": 1}})
     assert user["phoneVerified"] is True
 
@@ -437,23 +436,19 @@ async def test_without_token_is_unauthenticated(client: httpx.AsyncClient, jane:
 
 
 async def test_revoked_session_is_unauthenticated(
-    client: httpx.AsyncClient, jane: Account, db_path: Path
+    client: httpx.AsyncClient, jane: Account, db: TestDB
 ) -> None:
     before = await read_me(client, jane.token)
-    sql(db_path, "UPDATE sessions SET revoked_at = created_at")
+    sql(db, "UPDATE sessions SET revoked_at = created_at")
     body = await gql(client, UPDATE_ME, {"input": {"firstName": "Mallory"}}, headers=jane.auth)
     assert top_error(body) == {"code": "UNAUTHENTICATED", "reason": "SESSION_REVOKED"}
-    rows = sql(
-        db_path, "SELECT first_name, version FROM users WHERE unique_id = ?", (jane.unique_id,)
-    )
+    rows = sql(db, "SELECT first_name, version FROM users WHERE unique_id = ?", (jane.unique_id,))
     assert rows == [(None, before["version"])]
 
 
-async def test_update_me_is_audited(
-    client: httpx.AsyncClient, jane: Account, db_path: Path
-) -> None:
+async def test_update_me_is_audited(client: httpx.AsyncClient, jane: Account, db: TestDB) -> None:
     await updated(client, jane, {"firstName": "Jane", "phoneNumber": "+14155552671"})
-    rows = sql(db_path, "SELECT action, actor, fields FROM audit_events ORDER BY id")
+    rows = sql(db, "SELECT action, actor, fields FROM audit_events ORDER BY id")
     action, actor, fields = rows[-1]
     assert (action, actor) == ("update_me", "user")
-    assert sorted(json.loads(fields)) == ["first_name", "phone_number"]
+    assert sorted(json_column(fields)) == ["first_name", "phone_number"]

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import PASSWORD, ProjectKeys
+from tests.db import TestDB, json_column
 from tests.gql import (
     ME,
     RECORD,
@@ -208,7 +208,7 @@ async def test_merge_keeps_the_password(
 
 
 async def test_password_is_never_returned_or_stored_in_data(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
     doc = {"username": "jane", "password": NEW_PASSWORD, "password_hint": "none"}
     payload = payload_of(await update_user(client, jane.auth, jane.unique_id, doc))
@@ -218,7 +218,9 @@ async def test_password_is_never_returned_or_stored_in_data(
     assert "password" not in stored["data"]
     assert NEW_PASSWORD not in str(stored)
     rows = sql(
-        db_path, "SELECT data, password_hash FROM users WHERE unique_id = ?", (jane.unique_id,)
+        db,
+        "SELECT CAST(data AS TEXT), password_hash FROM users WHERE unique_id = ?",
+        (jane.unique_id,),
     )
     ((data_column, password_hash),) = rows
     assert NEW_PASSWORD not in data_column
@@ -572,15 +574,16 @@ async def test_dry_run_reports_a_taken_username(
 
 
 async def test_owner_may_update_own_record(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
     payload = payload_of(
         await update_user(client, jane.auth, jane.unique_id, {"a": 1}, strategy="MERGE")
     )
     assert payload["errors"] == []
     assert payload["record"]["data"]["a"] == 1
-    rows = sql(db_path, "SELECT action, actor, strategy, fields FROM audit_events ORDER BY id")
-    assert rows[-1] == ("update_user", "user", "merge", '["a"]')
+    rows = sql(db, "SELECT action, actor, strategy, fields FROM audit_events ORDER BY id")
+    action, actor, strategy, fields = rows[-1]
+    assert (action, actor, strategy, json_column(fields)) == ("update_user", "user", "merge", ["a"])
 
 
 @pytest.mark.parametrize(
@@ -606,7 +609,7 @@ async def test_update_of_a_record_not_owned_is_forbidden(
 
 @pytest.mark.parametrize("how", ["header", "query"])
 async def test_master_key_updates_any_record(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path, how: str
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB, how: str
 ) -> None:
     headers = master(project.master_key) if how == "header" else {}
     params = {"masterKey": project.master_key} if how == "query" else None
@@ -617,7 +620,7 @@ async def test_master_key_updates_any_record(
     assert payload["errors"] == []
     assert payload["record"]["data"] == {**INITIAL_DOC, "vip": True}
     assert payload["record"]["version"] == 2
-    rows = sql(db_path, "SELECT action, actor FROM audit_events ORDER BY id")
+    rows = sql(db, "SELECT action, actor FROM audit_events ORDER BY id")
     assert rows[-1] == ("update_user", "master")
     await read_me(client, jane.token)  # no credential change: the user's session is intact
 
@@ -738,11 +741,11 @@ async def test_same_password_with_another_change_keeps_sessions(
 
 
 async def test_same_password_needs_no_recent_signin(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
     # SPEC §5: a password equal to the current one is "unchanged", so this is not a credential
     # change and needs no proof of presence, even from a session older than the reauth window.
-    age_sessions(db_path)
+    age_sessions(db)
     payload = payload_of(
         await update_user(
             client,
@@ -757,7 +760,7 @@ async def test_same_password_needs_no_recent_signin(
 
 
 async def test_new_password_revokes_every_session(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
     second = (await sign_in(client, project.api_key, "jane"))["data"]["signIn"]["token"]
     response = await client.post(
@@ -785,16 +788,17 @@ async def test_new_password_revokes_every_session(
     assert new["data"]["signIn"]["errors"] == []
     old = await sign_in(client, project.api_key, "jane", PASSWORD)
     assert [e["code"] for e in old["data"]["signIn"]["errors"]] == ["INVALID_CREDENTIALS"]
-    stored = sql(db_path, "SELECT password_hash FROM users WHERE unique_id = ?", (jane.unique_id,))
+    stored = sql(db, "SELECT password_hash FROM users WHERE unique_id = ?", (jane.unique_id,))
     assert stored[0][0].startswith("$argon2")
-    rows = sql(db_path, "SELECT action, actor, fields FROM audit_events ORDER BY id")
-    assert rows[-1] == ("update_user", "user", '["password"]')
+    rows = sql(db, "SELECT action, actor, fields FROM audit_events ORDER BY id")
+    action, actor, fields = rows[-1]
+    assert (action, actor, json_column(fields)) == ("update_user", "user", ["password"])
 
 
 async def test_new_password_from_an_aged_session_requires_reauthentication(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
-    age_sessions(db_path)
+    age_sessions(db)
     before = await snapshot(client, project, jane)
     payload = payload_of(
         await update_user(
@@ -828,9 +832,9 @@ async def test_new_password_outside_a_zero_reauth_window_requires_reauthenticati
 
 
 async def test_master_key_sets_a_new_password_without_reauthentication(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
-    age_sessions(db_path)
+    age_sessions(db)
     payload = payload_of(
         await update_user(
             client,
@@ -845,8 +849,9 @@ async def test_master_key_sets_a_new_password_without_reauthentication(
     assert top_error(body) == {"code": "UNAUTHENTICATED", "reason": "SESSION_REVOKED"}
     new = await sign_in(client, project.api_key, "jane", NEW_PASSWORD)
     assert new["data"]["signIn"]["errors"] == []
-    rows = sql(db_path, "SELECT action, actor, fields FROM audit_events ORDER BY id")
-    assert rows[-1] == ("update_user", "master", '["password"]')
+    rows = sql(db, "SELECT action, actor, fields FROM audit_events ORDER BY id")
+    action, actor, fields = rows[-1]
+    assert (action, actor, json_column(fields)) == ("update_user", "master", ["password"])
 
 
 async def test_master_key_new_password_is_policy_checked(

@@ -19,7 +19,6 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,6 +31,7 @@ from api.core.errors import Reason
 from api.rest.errors import CE_STATUS
 from api.services.container import Services
 from tests.conftest import PASSWORD, SECRET, ProjectKeys
+from tests.db import TestDB
 from tests.gql import SIGN_OUT, Account, age_sessions, cookie_cleared, gql, sign_up, sql
 
 JSON_TYPE = "application/json"
@@ -194,7 +194,7 @@ def assert_signed_in(response: httpx.Response) -> str:
 class World:
     client: httpx.AsyncClient
     services: Services
-    db_path: Path
+    db: TestDB
     project: ProjectKeys
     jane: Account  # owner of the record under test, with INITIAL_DATA
     bob: Account  # another user of the same endpoint
@@ -249,7 +249,7 @@ class World:
 async def world(
     client: httpx.AsyncClient,
     services: Services,
-    db_path: Path,
+    db: TestDB,
     project: ProjectKeys,
     make_project_fn: Any,
 ) -> World:
@@ -258,7 +258,7 @@ async def world(
     other = await make_project_fn("other")
     carol = await sign_up(client, other.api_key, "carol")
     client.cookies.clear()
-    return World(client, services, db_path, project, jane, bob, other, carol)
+    return World(client, services, db, project, jane, bob, other, carol)
 
 
 Snapshot = dict[str, tuple[str, dict[str, Any]]]
@@ -540,7 +540,7 @@ async def test_put_success(
 
 def _expire_session(w: World) -> Req:
     sql(
-        w.db_path,
+        w.db,
         "UPDATE sessions SET expires_at = ? WHERE id = ?",
         (now_ms() - 1000, w.session_hex(w.jane)),
     )
@@ -549,7 +549,7 @@ def _expire_session(w: World) -> Req:
 
 def _revoke_session(w: World) -> Req:
     sql(
-        w.db_path,
+        w.db,
         "UPDATE sessions SET revoked_at = ? WHERE id = ?",
         (now_ms(), w.session_hex(w.jane)),
     )
@@ -563,7 +563,7 @@ async def _signed_out(w: World) -> Req:
 
 
 def _aged(w: World, req: Req) -> Req:
-    age_sessions(w.db_path, 3600)
+    age_sessions(w.db, 3600)
     return req
 
 
@@ -1137,7 +1137,7 @@ async def test_password_change_with_the_master_key_needs_no_reauthentication(
     world: World,
 ) -> None:
     w = world
-    age_sessions(w.db_path, 3600)  # nobody signed in recently
+    age_sessions(w.db, 3600)  # nobody signed in recently
     response = await send(
         w.client, "PUT", Req(w.master(strategy="merge"), {}, {"password": NEW_PASSWORD})
     )
@@ -1159,7 +1159,7 @@ async def test_password_change_with_the_master_key_needs_no_reauthentication(
 
 async def test_same_password_with_an_old_session_is_no_credential_change(world: World) -> None:
     w = world
-    age_sessions(w.db_path, 3600)
+    age_sessions(w.db, 3600)
     response = await send(
         w.client,
         "PUT",
@@ -1175,7 +1175,7 @@ async def test_same_password_with_an_old_session_is_no_credential_change(world: 
 @pytest.mark.parametrize("settings_env", [{"AMEND_REAUTH_WINDOW_SECONDS": "7200"}], indirect=True)
 async def test_reauthentication_window_is_configurable(world: World) -> None:
     w = world
-    age_sessions(w.db_path, 3600)  # inside a two-hour window
+    age_sessions(w.db, 3600)  # inside a two-hour window
     response = await send(
         w.client,
         "PUT",
@@ -1248,7 +1248,7 @@ async def test_body_above_the_limit_is_413_in_the_record_envelope(
     assert ("content-length" in response.request.headers) is not chunked
     assert_error(response, 413, "PAYLOAD_TOO_LARGE")
     await assert_unchanged(w, before)
-    assert sql(w.db_path, "SELECT count(*) FROM users")[0][0] == 3
+    assert sql(w.db, "SELECT count(*) FROM users")[0][0] == 3
 
 
 @pytest.mark.parametrize(
@@ -1327,7 +1327,7 @@ async def test_custom_email_field_changes_are_not_credential_changes(world: Worl
 async def test_origin_policy(
     client: httpx.AsyncClient,
     make_project_fn: Any,
-    db_path: Path,
+    db: TestDB,
     method: str,
     origin: str | None,
     status: int,
@@ -1368,13 +1368,13 @@ async def test_origin_policy(
         ),
     }
     verb, req = reqs[method]
-    users_before = sql(db_path, "SELECT count(*) FROM users")[0][0]
+    users_before = sql(db, "SELECT count(*) FROM users")[0][0]
     response = await send(client, verb, req)
     if reason is None:
         assert_record(response, status=201 if method == "POST_SIGN_UP" else 200)
         return
     assert_error(response, status, reason)
-    assert sql(db_path, "SELECT count(*) FROM users")[0][0] == users_before
+    assert sql(db, "SELECT count(*) FROM users")[0][0] == users_before
     record = await send(
         client, "GET", Req({**owner, "masterKey": strict.master_key}, {"Origin": APP})
     )
@@ -1701,7 +1701,7 @@ async def test_sign_up_refused(
 ) -> None:
     w = world
     params, path = _keyed(w, spec)
-    users = sql(w.db_path, "SELECT unique_id, version FROM users ORDER BY pk")
+    users = sql(w.db, "SELECT unique_id, version FROM users ORDER BY pk")
     before = await snapshot(w)
     req = (
         Req(params, {}, raw=document, content_type=content_type, path=path)
@@ -1711,7 +1711,7 @@ async def test_sign_up_refused(
     response = await send(w.client, "POST", req)
     assert_error(response, status, reason)
     assert "set-cookie" not in response.headers
-    assert sql(w.db_path, "SELECT unique_id, version FROM users ORDER BY pk") == users
+    assert sql(w.db, "SELECT unique_id, version FROM users ORDER BY pk") == users
     await assert_unchanged(w, before)
 
 
@@ -1752,7 +1752,7 @@ async def test_login_success(world: World, username: str, content_type: str) -> 
     assert claims["exp"] - claims["iat"] == 3600
     # The new token works for the record; once its sign-in is old, it still updates data but
     # no longer changes the password...
-    age_sessions(w.db_path, 3600)
+    age_sessions(w.db, 3600)
     update = await send(
         w.client, "PUT", Req(w.owner(strategy="merge"), bearer(token), {"after": "login"})
     )
@@ -1869,7 +1869,7 @@ async def test_login_refused(
 ) -> None:
     w = world
     params, path = _keyed(w, {"path": "/1/ce/users/login", **spec})
-    sessions = sql(w.db_path, "SELECT count(*) FROM sessions")
+    sessions = sql(w.db, "SELECT count(*) FROM sessions")
     before = await snapshot(w)
     req = (
         Req(params, {}, raw=document, content_type=content_type, path=path)
@@ -1880,7 +1880,7 @@ async def test_login_refused(
     assert_error(response, status, reason)
     assert "set-cookie" not in response.headers
     assert "etag" not in response.headers
-    assert sql(w.db_path, "SELECT count(*) FROM sessions") == sessions
+    assert sql(w.db, "SELECT count(*) FROM sessions") == sessions
     await assert_unchanged(w, before)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ import pytest
 from api.services import projects
 from api.services.container import Services
 from tests.conftest import PASSWORD, ProjectKeys
+from tests.db import TestDB, json_column
 from tests.gql import (
     ME,
     SIGN_OUT,
@@ -221,12 +221,13 @@ async def test_get_me_lists_every_active_signin_and_the_current_one(
 
 
 async def test_get_me_reflects_the_stored_flags(
-    client: httpx.AsyncClient, jane: Account, db_path: Path
+    client: httpx.AsyncClient, jane: Account, db: TestDB
 ) -> None:
     sql(
-        db_path,
-        "UPDATE users SET two_factor_enabled = 1, email_verified = 1, phone_verified = 1, "
+        db,
+        "UPDATE users SET two_factor_enabled = ?, email_verified = ?, phone_verified = ?, "
         "phone_number = '+14155552671', image_url = 'https://cdn.example.com/a.png'",
+        (True, True, True),
     )
     data = ok(await client.get("/me", headers=cookie(jane.token)))["data"]
     assert data["two_factor_enabled"] is True
@@ -326,14 +327,14 @@ async def test_absent_is_unchanged_and_null_is_cleared(
 async def test_phone_number_change_resets_phone_verified(
     client: httpx.AsyncClient,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     change: dict[str, Any],
     verified_after: bool,
 ) -> None:
     sql(
-        db_path,
-        "UPDATE users SET phone_number = '+14155552671', phone_verified = 1 WHERE unique_id = ?",
-        (jane.unique_id,),
+        db,
+        "UPDATE users SET phone_number = '+14155552671', phone_verified = ? WHERE unique_id = ?",
+        (True, jane.unique_id),
     )
     data = ok(await patch(client, cookie(jane.token), change))["data"]
     assert data["phone_verified"] is verified_after
@@ -367,11 +368,12 @@ async def test_username_change(
 
 
 async def test_patch_is_audited_as_update_me(
-    client: httpx.AsyncClient, jane: Account, db_path: Path
+    client: httpx.AsyncClient, jane: Account, db: TestDB
 ) -> None:
     ok(await patch(client, bearer(jane.token), {"first_name": "Janet", "phone_number": None}))
-    rows = sql(db_path, "SELECT action, actor, fields FROM audit_events ORDER BY id")
-    assert rows[-1] == ("update_me", "user", '["first_name"]')
+    rows = sql(db, "SELECT action, actor, fields FROM audit_events ORDER BY id")
+    action, actor, fields = rows[-1]
+    assert (action, actor, json_column(fields)) == ("update_me", "user", ["first_name"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -655,9 +657,9 @@ async def test_revoked_session_is_401_session_revoked(
 
 
 async def test_expired_session_is_401_token_expired(
-    client: httpx.AsyncClient, jane: Account, db_path: Path
+    client: httpx.AsyncClient, jane: Account, db: TestDB
 ) -> None:
-    sql(db_path, "UPDATE sessions SET expires_at = ?", ((int(time.time()) - 60) * 1000,))
+    sql(db, "UPDATE sessions SET expires_at = ?", ((int(time.time()) - 60) * 1000,))
     refused(await client.get("/me", headers=bearer(jane.token)), 401, "TOKEN_EXPIRED")
 
 

@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +25,7 @@ from api.core.models import Plan
 from api.services import projects
 from api.services.container import Services
 from tests.conftest import PASSWORD, SECRET, ProjectKeys
+from tests.db import TestDB
 from tests.gql import (
     ME,
     SIGN_OUT,
@@ -139,18 +139,18 @@ async def logs_in(client: httpx.AsyncClient, api_key: str, eml: str, pwd: str) -
 
 
 async def state(
-    client: httpx.AsyncClient, project: ProjectKeys, account: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, account: Account, db: TestDB
 ) -> dict[str, Any]:
     """Everything a credential change could touch, read without the user's token."""
     record = await read_record(client, project.master_key, account.unique_id)
     rows = sql(
-        db_path,
+        db,
         "SELECT email, email_canonical, email_verified, password_hash, version, updated_at "
         "FROM users WHERE unique_id = ?",
         (account.unique_id,),
     )
-    sessions = sql(db_path, "SELECT id, revoked_at FROM sessions ORDER BY id")
-    audit = sql(db_path, "SELECT COUNT(*) FROM audit_events WHERE action = 'update_credentials'")
+    sessions = sql(db, "SELECT id, revoked_at FROM sessions ORDER BY id")
+    audit = sql(db, "SELECT COUNT(*) FROM audit_events WHERE action = 'update_credentials'")
     return {"record": record, "row": rows, "sessions": sessions, "audit": audit}
 
 
@@ -158,13 +158,13 @@ async def assert_unchanged(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     account: Account,
-    db_path: Path,
+    db: TestDB,
     before: dict[str, Any],
     *,
     token_alive: bool = True,
     old_password_logs_in: bool = True,
 ) -> None:
-    assert await state(client, project, account, db_path) == before
+    assert await state(client, project, account, db) == before
     assert before["audit"] == [(0,)]
     if token_alive:
         me = await read_me(client, account.token)
@@ -219,13 +219,13 @@ async def test_change_succeeds_revokes_every_token_and_new_credentials_sign_in(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     method: str,
     body: dict[str, Any],
     new_email: str,
     new_password: str,
 ) -> None:
-    sql(db_path, "UPDATE users SET email_verified = 1 WHERE unique_id = ?", (jane.unique_id,))
+    sql(db, "UPDATE users SET email_verified = ? WHERE unique_id = ?", (True, jane.unique_id))
     # More tokens of the same user, from both sign-in routes.
     other_tokens = [
         await login_token(client, project.api_key, EMAIL, PASSWORD),
@@ -241,7 +241,7 @@ async def test_change_succeeds_revokes_every_token_and_new_credentials_sign_in(
     for token in (jane.token, *other_tokens):
         assert await graphql_refuses(client, token) == "SESSION_REVOKED"
         assert_code(await change(client, token, {"pwd": "An0therOne9"}), 40102)
-    assert sql(db_path, "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL") == [(0,)]
+    assert sql(db, "SELECT COUNT(*) FROM sessions WHERE revoked_at IS NULL") == [(0,)]
     # The new credentials sign in; the old ones do not.
     assert await logs_in(client, project.api_key, new_email, new_password)
     if new_email != EMAIL:
@@ -326,12 +326,13 @@ async def test_email_is_normalized_and_signs_in_case_insensitively(
 
 
 async def test_success_is_audited_without_values(
-    client: httpx.AsyncClient, jane: Account, db_path: Path
+    client: httpx.AsyncClient, jane: Account, db: TestDB
 ) -> None:
     assert_ok(await change(client, jane.token, {"eml": NEW_EMAIL, "pwd": NEW_PASSWORD}))
     rows = sql(
-        db_path,
-        "SELECT action, actor, fields FROM audit_events WHERE action = 'update_credentials'",
+        db,
+        "SELECT action, actor, CAST(fields AS TEXT) FROM audit_events "
+        "WHERE action = 'update_credentials'",
     )
     assert len(rows) == 1
     action, actor, fields = rows[0]
@@ -400,17 +401,17 @@ async def test_invalid_body_is_40001_and_writes_nothing(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     method: str,
     request_kwargs: dict[str, Any],
 ) -> None:
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     kwargs = dict(request_kwargs)
     headers = {**token_headers(jane.token), **kwargs.pop("headers", {})}
     response = await client.request(method, UPDATE, headers=headers, **kwargs)
     assert_code(response, 40001)
     assert not cookie_cleared(response)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 @pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
@@ -464,24 +465,24 @@ async def test_policy_and_email_refusals_write_nothing(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     body: dict[str, Any],
     code: int,
 ) -> None:
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     response = await change(client, jane.token, body)
     assert_code(response, code)
     assert not cookie_cleared(response)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 async def test_password_equal_to_username_is_40002(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     kate = await sign_up(client, project.api_key, "kate2024x", email="kate@example.com")
-    before = await state(client, project, kate, db_path)
+    before = await state(client, project, kate, db)
     assert_code(await change(client, kate.token, {"pwd": "KATE2024x"}), 40002)
-    assert await state(client, project, kate, db_path) == before
+    assert await state(client, project, kate, db) == before
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,15 +503,15 @@ async def test_email_of_another_user_is_40901(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     body: dict[str, Any],
 ) -> None:
     await sign_up(client, project.api_key, "bob", email="bob@example.com")
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     response = await change(client, jane.token, body)
     assert_code(response, 40901)
     assert not cookie_cleared(response)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 async def test_email_of_a_user_in_another_endpoint_is_free(
@@ -552,14 +553,14 @@ async def test_missing_token_is_40101(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     method: str,
     headers: dict[str, str],
 ) -> None:
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     response = await client.request(method, UPDATE, json={"pwd": NEW_PASSWORD}, headers=headers)
     assert_code(response, 40101)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 def _b64(value: bytes) -> str:
@@ -642,23 +643,23 @@ async def test_invalid_token_is_40102(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     make_headers: Any,
 ) -> None:
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     response = await change(
         client, None, {"pwd": NEW_PASSWORD}, headers=make_headers(jane, project)
     )
     assert_code(response, 40102)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 async def test_token_of_a_deleted_user_is_40102(
-    client: httpx.AsyncClient, project: ProjectKeys, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB
 ) -> None:
     kate = await sign_up(client, project.api_key, "kate", email="kate@example.com")
     # Deleted behind the service's back: the token's session no longer leads to a user.
-    sql(db_path, "DELETE FROM users WHERE unique_id = ?", (kate.unique_id,))
+    sql(db, "DELETE FROM users WHERE unique_id = ?", (kate.unique_id,))
     response = await change(client, kate.token, {"pwd": NEW_PASSWORD})
     assert_code(response, 40102)
 
@@ -667,21 +668,21 @@ async def test_token_of_another_project_than_the_api_key_is_40102(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     make_project_fn: Any,
 ) -> None:
     other = await make_project_fn("other")
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     response = await change(
         client, jane.token, {"pwd": NEW_PASSWORD}, headers={"X-API-Key": other.api_key}
     )
     assert_code(response, 40102)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 @pytest.mark.parametrize("how", ["sign_out", "earlier_change"])
 async def test_revoked_token_is_40102(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path, how: str
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB, how: str
 ) -> None:
     if how == "sign_out":
         body = await gql(client, SIGN_OUT, headers=jane.auth)
@@ -690,10 +691,10 @@ async def test_revoked_token_is_40102(
     else:
         assert_ok(await change(client, jane.token, {"pwd": NEW_PASSWORD}))
         expected_password = NEW_PASSWORD
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     response = await change(client, jane.token, {"pwd": "An0therOne9"})
     assert_code(response, 40102)
-    assert await state(client, project, jane, db_path) == before
+    assert await state(client, project, jane, db) == before
     assert await logs_in(client, project.api_key, EMAIL, expected_password)
     assert not await logs_in(client, project.api_key, EMAIL, "An0therOne9")
 
@@ -702,26 +703,26 @@ async def test_expired_token_is_40103(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     services: Services,
 ) -> None:
     now = int(time.time())
     expired = bare_token(services, project.id, jane, iat=now - 7200, exp=now - 3600)
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     response = await change(client, expired, {"pwd": NEW_PASSWORD})
     assert_code(response, 40103)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 async def test_expired_session_is_40103(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
     # The JWT is still within its exp, but the session behind it has expired.
-    sql(db_path, "UPDATE sessions SET expires_at = ?", ((int(time.time()) - 60) * 1000,))
-    before = await state(client, project, jane, db_path)
+    sql(db, "UPDATE sessions SET expires_at = ?", ((int(time.time()) - 60) * 1000,))
+    before = await state(client, project, jane, db)
     response = await change(client, jane.token, {"pwd": NEW_PASSWORD})
     assert_code(response, 40103)
-    await assert_unchanged(client, project, jane, db_path, before, token_alive=False)
+    await assert_unchanged(client, project, jane, db, before, token_alive=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -741,32 +742,32 @@ async def test_aged_session_is_40104(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     body: dict[str, Any],
 ) -> None:
-    age_sessions(db_path, 601)
-    before = await state(client, project, jane, db_path)
+    age_sessions(db, 601)
+    before = await state(client, project, jane, db)
     response = await change(client, jane.token, body)
     assert_code(response, 40104)
     assert not cookie_cleared(response)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 async def test_session_inside_the_window_may_change(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
-    age_sessions(db_path, 500)  # default window: 600 s
+    age_sessions(db, 500)  # default window: 600 s
     assert_ok(await change(client, jane.token, {"pwd": NEW_PASSWORD}))
 
 
 @pytest.mark.parametrize("settings_env", [{"AMEND_REAUTH_WINDOW_SECONDS": "0"}], indirect=True)
 async def test_zero_reauth_window_is_40104(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
     await asyncio.sleep(0.01)
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     assert_code(await change(client, jane.token, {"pwd": NEW_PASSWORD}), 40104)
-    await assert_unchanged(client, project, jane, db_path, before, old_password_logs_in=False)
+    await assert_unchanged(client, project, jane, db, before, old_password_logs_in=False)
     # A fresh sign-in is still older than a zero window: this API has no currentPassword.
     fresh = await login_token(client, project.api_key, EMAIL, PASSWORD)
     await asyncio.sleep(0.01)
@@ -775,12 +776,12 @@ async def test_zero_reauth_window_is_40104(
 
 @pytest.mark.parametrize("settings_env", [{"AMEND_REAUTH_WINDOW_SECONDS": "60"}], indirect=True)
 async def test_configured_reauth_window_applies(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
-    age_sessions(db_path, 61)
-    before = await state(client, project, jane, db_path)
+    age_sessions(db, 61)
+    before = await state(client, project, jane, db)
     assert_code(await change(client, jane.token, {"pwd": NEW_PASSWORD}), 40104)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
     # Signing in again proves presence.
     fresh = await login_token(client, project.api_key, EMAIL, PASSWORD)
     assert_ok(await change(client, fresh, {"pwd": NEW_PASSWORD}))
@@ -792,15 +793,15 @@ async def test_configured_reauth_window_applies(
 
 
 async def test_free_plan_is_40301(
-    client: httpx.AsyncClient, make_project_fn: Any, db_path: Path
+    client: httpx.AsyncClient, make_project_fn: Any, db: TestDB
 ) -> None:
     free = await make_project_fn("freeproj", plan=Plan.FREE)
     account = await sign_up(client, free.api_key, "jane", email=EMAIL)
-    before = await state(client, free, account, db_path)
+    before = await state(client, free, account, db)
     for body in ({"pwd": NEW_PASSWORD}, {"eml": NEW_EMAIL}):
         response = await change(client, account.token, body)
         assert_code(response, 40301)
-    await assert_unchanged(client, free, account, db_path, before)
+    await assert_unchanged(client, free, account, db, before)
 
 
 @pytest.mark.parametrize("plan", [Plan.PERSONAL, Plan.BUSINESS])
@@ -846,13 +847,13 @@ async def test_refused_origin_on_update_is_40302(
     client: httpx.AsyncClient,
     guarded: ProjectKeys,
     guarded_jane: Account,
-    db_path: Path,
+    db: TestDB,
     headers: dict[str, str],
 ) -> None:
-    before = await state(client, guarded, guarded_jane, db_path)
+    before = await state(client, guarded, guarded_jane, db)
     response = await change(client, guarded_jane.token, {"pwd": NEW_PASSWORD}, headers=headers)
     assert_code(response, 40302)
-    assert await state(client, guarded, guarded_jane, db_path) == before
+    assert await state(client, guarded, guarded_jane, db) == before
     # The listed origin goes through.
     ok = await change(
         client, guarded_jane.token, {"pwd": NEW_PASSWORD}, headers={"Origin": APP_ORIGIN}
@@ -871,19 +872,19 @@ async def test_invalid_key_on_update_is_40302(
     client: httpx.AsyncClient,
     project: ProjectKeys,
     jane: Account,
-    db_path: Path,
+    db: TestDB,
     headers: dict[str, str],
 ) -> None:
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     response = await change(client, jane.token, {"pwd": NEW_PASSWORD}, headers=headers)
     assert_code(response, 40302)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 async def test_invalid_key_in_query_on_update_is_40302(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     response = await client.put(
         UPDATE,
         params={"key": "nope"},
@@ -891,7 +892,7 @@ async def test_invalid_key_in_query_on_update_is_40302(
         headers=token_headers(jane.token),
     )
     assert_code(response, 40302)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 # --------------------------------------------------------------------------------------------
@@ -902,13 +903,13 @@ async def test_invalid_key_in_query_on_update_is_40302(
 @pytest.mark.parametrize("settings_env", [{"AMEND_MAX_BODY_BYTES": "1024"}], indirect=True)
 @pytest.mark.parametrize("method", ["PUT", "POST"])
 async def test_body_over_the_limit_is_41301(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path, method: str
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB, method: str
 ) -> None:
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     big = {"eml": NEW_EMAIL, "pwd": NEW_PASSWORD, "pad": "x" * 1100}
     response = await change(client, jane.token, big, method=method)
     assert_code(response, 41301)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 @pytest.mark.parametrize("settings_env", [{"AMEND_MAX_BODY_BYTES": "1024"}], indirect=True)
@@ -929,7 +930,7 @@ async def test_body_at_the_limit_is_read(
 
 @pytest.mark.parametrize("settings_env", [{"AMEND_MAX_BODY_BYTES": "1024"}], indirect=True)
 async def test_chunked_body_over_the_limit_is_41301(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
     # No Content-Length: the limit holds while the body streams in.
     async def chunks() -> Any:
@@ -938,13 +939,13 @@ async def test_chunked_body_over_the_limit_is_41301(
             yield b"x" * 400
         yield b'"}'
 
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     response = await client.put(
         UPDATE, content=chunks(), headers={**token_headers(jane.token), **JSON_TYPE}
     )
     assert "content-length" not in response.request.headers
     assert_code(response, 41301)
-    await assert_unchanged(client, project, jane, db_path, before)
+    await assert_unchanged(client, project, jane, db, before)
 
 
 @pytest.mark.parametrize("settings_env", [{"AMEND_MAX_BODY_BYTES": "1024"}], indirect=True)
@@ -957,17 +958,17 @@ async def test_login_body_over_the_limit_is_41301(
 
 @pytest.mark.parametrize("settings_env", [{"AMEND_SIGNIN_MAX_FAILURES": "3"}], indirect=True)
 async def test_login_is_throttled_with_42901_and_retry_after(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
     for _ in range(3):
         assert_code(await login(client, project.api_key, EMAIL, "Wr0ngGuess1"), 40105)
-    before = await state(client, project, jane, db_path)
+    before = await state(client, project, jane, db)
     # Even the right password is refused while throttled, by email in any case.
     for identifier in (EMAIL, "JANE@example.com"):
         response = await login(client, project.api_key, identifier, PASSWORD)
         assert_code(response, 42901)
         assert int(response.headers["Retry-After"]) > 0
-    assert await state(client, project, jane, db_path) == before
+    assert await state(client, project, jane, db) == before
     # Changing credentials with a live token is a different throttle and still works.
     assert_ok(await change(client, jane.token, {"pwd": NEW_PASSWORD}))
 
@@ -994,15 +995,15 @@ async def test_login_throttle_ends_with_the_window(
     "settings_env", [{"AMEND_CREDENTIAL_CHANGES_PER_WINDOW": "1"}], indirect=True
 )
 async def test_credential_changes_are_throttled_per_user_with_42901(
-    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db_path: Path
+    client: httpx.AsyncClient, project: ProjectKeys, jane: Account, db: TestDB
 ) -> None:
     assert_ok(await change(client, jane.token, {"pwd": NEW_PASSWORD}))
     fresh = await login_token(client, project.api_key, EMAIL, NEW_PASSWORD)
-    rows_before = sql(db_path, "SELECT email, password_hash, version FROM users")
+    rows_before = sql(db, "SELECT email, password_hash, version FROM users")
     response = await change(client, fresh, {"pwd": "An0therOne9"})
     assert_code(response, 42901)
     assert int(response.headers["Retry-After"]) > 0
-    assert sql(db_path, "SELECT email, password_hash, version FROM users") == rows_before
+    assert sql(db, "SELECT email, password_hash, version FROM users") == rows_before
     assert await graphql_refuses(client, fresh) is None  # the session survives
 
 

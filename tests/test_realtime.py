@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
 
 from tests.conftest import PASSWORD
 from tests.db import BACKEND, TestDB
-from tests.servers import Server, create_project, serve
+from tests.servers import Server, amend, create_project, serve
 
 SUBSCRIBE = "subscription { meUpdated { username firstName version } }"
 
@@ -29,10 +30,11 @@ async def _sign_up(server: Server, key: str, username: str = "ann") -> tuple[str
     return r.json()["uniqueId"], r.headers["authorization"].removeprefix("Bearer ")
 
 
-async def _open(server: Server, token: str) -> ClientConnection:
+async def _open(server: Server, token: str, origin: str | None = None) -> ClientConnection:
     ws = await connect(
         server.base_url.replace("http", "ws") + "/graphql",
         subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        origin=origin,  # type: ignore[arg-type]
     )
     await ws.send(json.dumps({"type": "connection_init", "payload": {"token": token}}))
     assert json.loads(await ws.recv())["type"] == "connection_ack"
@@ -140,6 +142,35 @@ async def test_subscribing_without_a_valid_token_is_refused(
             assert (await _next(ws))["type"] == "complete"
         finally:
             await ws.close()
+
+
+async def test_the_projects_origin_allow_list_applies_to_the_websocket(
+    tmp_path: Path, db: TestDB
+) -> None:
+    def project(name: str, origin: str) -> dict[str, str]:
+        out = amend(tmp_path, db.url, "project", "create", name, "--origin", origin, "--json")
+        return json.loads(out)  # type: ignore[no-any-return]
+
+    locked = project("locked", "https://app.example.com")
+    project("other", "https://other.example.com")
+    with serve(tmp_path, db.url) as server:
+        _, token = await _sign_up(server, locked["api_key"])
+        # An origin no project lists cannot even open the socket (cross-site hijacking).
+        with pytest.raises(InvalidStatus) as refused:
+            await _open(server, token, origin="https://evil.example.net")
+        assert refused.value.response.status_code == 403
+        # Listed by another project: the socket opens, the caller's own project refuses it.
+        elsewhere = await _open(server, token, origin="https://other.example.com")
+        allowed = await _open(server, token, origin="https://app.example.com")
+        try:
+            message = await _next(elsewhere)
+            assert message["payload"]["errors"][0]["extensions"]["reason"] == "ORIGIN_NOT_ALLOWED"
+            await _patch_me(server, token, "Ann")
+            message = await _next(allowed)
+            assert message["payload"]["data"]["meUpdated"]["firstName"] == "Ann"
+        finally:
+            await elsewhere.close()
+            await allowed.close()
 
 
 if BACKEND == "postgresql":

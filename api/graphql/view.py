@@ -16,11 +16,15 @@ from strawberry.asgi import GraphQL
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from api.core.errors import Unavailable
 from api.graphql.context import Context
 from api.graphql.schema import build_schema
 from api.http.credentials import credentials_of
 from api.services.container import Services
 from api.services.context import RequestContext
+from api.services.origins import origin_listed
+
+_ORIGIN_LISTED = "amend.origin_listed"
 
 # A client watches its own account: a handful of streams per socket is plenty.
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 5
@@ -49,6 +53,20 @@ class AmendGraphQL(GraphQL[Context, None]):
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # Browsers send cookies on cross-site WebSocket handshakes that CORS never checks:
+            # only origins some project lists may open one. The subscription then checks the
+            # caller's own project's list, as for every request.
+            origin = Headers(scope=scope).get("origin")
+            listed = False
+            if origin is not None:
+                try:
+                    listed = await origin_listed(self.services, origin, None)
+                except Unavailable:
+                    listed = False
+            scope = {**scope, _ORIGIN_LISTED: listed}
+            await super().__call__(scope, receive, send)
+            return
         # Only JSON bodies: a cross-site "simple" request (text/plain, form encodings) can then
         # never reach a mutation, whatever the browser's CORS handling.
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -60,6 +78,9 @@ class AmendGraphQL(GraphQL[Context, None]):
             headers = [(k, v.lower() if k == b"content-type" else v) for k, v in scope["headers"]]
             scope = {**scope, "headers": headers}
         await super().__call__(scope, receive, send)
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        return bool(request.scope.get(_ORIGIN_LISTED))
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Our own page: the playground's assets are served by Amend itself (no CDN).

@@ -257,10 +257,9 @@ class Mutation:
         auth = info.context.auth
         try:
             user = await profile.update_me(auth, changes)
-            session = await accounts.session_info(auth)
         except AmendError as error:
             return UpdateMePayload(errors=_payload_errors(info, error))
-        return UpdateMePayload(user=User.from_view(user), session=SessionInfo.from_view(session))
+        return UpdateMePayload(user=User.from_view(user), auth=auth)
 
 
 _GRAPHQL_NAMES = {

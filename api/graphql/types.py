@@ -7,9 +7,11 @@ from enum import Enum
 import strawberry
 
 from api.core import ids, models
-from api.core.errors import Problem
+from api.core.errors import AmendError, Problem
 from api.core.strategy import Strategy
 from api.graphql.scalars import JSON, DateTime
+from api.services import accounts
+from api.services.context import RequestContext
 
 
 @strawberry.enum
@@ -217,8 +219,19 @@ class UpdateCredentialsPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+async def _update_me_session(root: UpdateMePayload) -> SessionInfo | None:
+    """Read only when the query selects it (it costs three queries)."""
+    if root.auth is None or root.user is None:
+        return None
+    try:
+        return SessionInfo.from_view(await accounts.session_info(root.auth))
+    except AmendError:
+        return None
+
+
 @strawberry.type
 class UpdateMePayload:
     user: User | None = None
-    session: SessionInfo | None = None
+    session: SessionInfo | None = strawberry.field(resolver=_update_me_session)
     errors: list[UserError] = strawberry.field(default_factory=list)
+    auth: strawberry.Private[RequestContext | None] = None

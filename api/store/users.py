@@ -121,12 +121,11 @@ async def by_email(tx: Tx, endpoint_id: int, email_key: str) -> User | None:
 async def insert_user(tx: Tx, *, endpoint_name: str, values: Mapping[str, Any]) -> User:
     now = now_ms()
     row_values = {"version": 1, "created_at": now, "updated_at": now, **values}
+    # No savepoint: a conflict ends the whole transaction (the caller raises), so there is
+    # nothing to keep alive after it.
     try:
-        async with tx.conn.begin_nested():
-            result = await tx.conn.execute(
-                insert(users).values(**row_values).returning(*USER_COLUMNS)
-            )
-            row = result.mappings().one()
+        result = await tx.conn.execute(insert(users).values(**row_values).returning(*USER_COLUMNS))
+        row = result.mappings().one()
     except IntegrityError as error:
         raise taken(error) from None
     return to_user(row, endpoint_name)
@@ -142,14 +141,13 @@ async def update_versioned(
     """Apply `changes` only if the row still has `user.version` (compare-and-set in the same
     statement). Returns the new row, or None when another writer got there first."""
     try:
-        async with tx.conn.begin_nested():
-            result = await tx.conn.execute(
-                update(users)
-                .where(users.c.pk == user.pk, users.c.version == user.version)
-                .values(**changes, version=users.c.version + 1, updated_at=now_ms())
-                .returning(*USER_COLUMNS)
-            )
-            row = result.mappings().first()
+        result = await tx.conn.execute(
+            update(users)
+            .where(users.c.pk == user.pk, users.c.version == user.version)
+            .values(**changes, version=users.c.version + 1, updated_at=now_ms())
+            .returning(*USER_COLUMNS)
+        )
+        row = result.mappings().first()
     except IntegrityError as error:
         raise taken(error, field_prefix=field_prefix) from None
     return None if row is None else to_user(row, user.endpoint)

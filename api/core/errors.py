@@ -67,6 +67,11 @@ class Unavailable(Exception):
     retry_after = 1
 
 
+class TransientConflict(Exception):
+    """The database refused a transaction it may accept on a retry (a serialization failure
+    or a deadlock). Nothing was written; callers retry a bounded number of times."""
+
+
 class AmendError(Exception):
     """A failure the caller can act on. Carries one or more problems.
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 from api.core.clock import now_ms
-from api.core.errors import AmendError, Problem, Reason
+from api.core.errors import AmendError, Problem, Reason, TransientConflict
 from api.core.models import Actor, User
 from api.core.policy import (
     canonical_username,
@@ -18,7 +19,7 @@ from api.core.policy import (
 )
 from api.core.strategy import merge_patch
 from api.services.accounts import check_reserved_keys
-from api.services.context import RequestContext
+from api.services.context import AuthenticatedCaller, RequestContext
 from api.store import audit, users
 
 UNSET: Any = object()
@@ -93,6 +94,27 @@ async def update_me(ctx: RequestContext, changes: ProfileChanges) -> User:
     if not changes.given():
         raise AmendError(Reason.EMPTY_UPDATE, "give at least one field to change")
     values = _validate(changes)
+    for attempt in range(RETRIES):
+        try:
+            return await _apply(ctx, caller, changes, values)
+        except TransientConflict:
+            if attempt == RETRIES - 1:
+                raise AmendError(
+                    Reason.VERSION_CONFLICT, "the account is changing too fast; try again"
+                ) from None
+            await asyncio.sleep(0.01 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+RETRIES = 3
+
+
+async def _apply(
+    ctx: RequestContext,
+    caller: AuthenticatedCaller,
+    changes: ProfileChanges,
+    values: dict[str, Any],
+) -> User:
     now = now_ms()
     async with ctx.services.db.write() as tx:
         user = await users.by_pk(tx, caller.user.pk, for_update=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import Any
 
 from api.core.clock import now_ms
-from api.core.errors import AmendError, Reason
+from api.core.errors import AmendError, Reason, TransientConflict
 from api.core.models import Actor, Endpoint, User
 from api.core.policy import (
     canonical_username,
@@ -90,49 +91,73 @@ async def update_record(
     ep = await _authorize(ctx, endpoint, unique_id)
     services = ctx.services
     prepared: _PreparedPassword | None = None
-    for _ in range(MAX_ATTEMPTS):
-        needs_hashing: tuple[str, str, str, str | None] | None = None
+    for attempt in range(MAX_ATTEMPTS):
         opener = services.db.read if dry_run else services.db.write
-        async with opener() as tx:
-            user = await users.by_unique_id(tx, ep.id, unique_id, for_update=not dry_run)
-            if user is None:
-                raise AmendError(Reason.RECORD_NOT_FOUND, "no such record", field=("uniqueId",))
-            if expected_version is not None and user.version != expected_version:
-                raise AmendError(
-                    Reason.VERSION_CONFLICT,
-                    f"the record is at version {user.version}, not {expected_version}",
-                    field=("expectedVersion",),
-                )
-            old_doc = auth_document(user.username, user.data)
-            doc = check_auth_document(apply_strategy(strategy, old_doc, data))
-            username = validate_username(doc.username, field=("data", "username"))
-            custom = validate_custom_data(doc.data, field=("data",))
-            new_hash: str | None = None
-            if doc.password is not None:
-                if prepared is None or (prepared.password, prepared.against_hash) != (
-                    doc.password,
-                    user.password_hash,
-                ):
-                    needs_hashing = (doc.password, user.password_hash, username, user.email)
-                else:
-                    new_hash = prepared.new_hash
-            if needs_hashing is None:
-                changes: dict[str, Any] = {}
-                if username != user.username:
-                    changes["username"] = username
-                    changes["username_canonical"] = canonical_username(username)
-                if custom != user.data:
-                    changes["data"] = custom
-                if new_hash is not None:
-                    changes["password_hash"] = new_hash
-                result = await _write(ctx, tx, user, changes, strategy, dry_run=dry_run)
-                if result is not None:
-                    return result
-                continue
-        assert needs_hashing is not None
-        password, against, username, email = needs_hashing
+        try:
+            result = await _attempt(
+                ctx, opener, ep, unique_id, data, strategy, expected_version, dry_run, prepared
+            )
+        except TransientConflict:
+            await asyncio.sleep(0.01 * 2**attempt)  # bounded: MAX_ATTEMPTS tries in all
+            continue
+        if isinstance(result, RecordUpdate):
+            return result
+        if result is None:
+            continue
+        password, against, username, email = result
         prepared = await _prepare_password(ctx, password, against, username, email)
     raise AmendError(Reason.VERSION_CONFLICT, "the record is changing too fast; try again")
+
+
+async def _attempt(
+    ctx: RequestContext,
+    opener: Any,
+    ep: Endpoint,
+    unique_id: str,
+    data: Any,
+    strategy: Strategy,
+    expected_version: int | None,
+    dry_run: bool,
+    prepared: _PreparedPassword | None,
+) -> RecordUpdate | tuple[str, str, str, str | None] | None:
+    """One try: the update, or the password still to be hashed, or None (lost a race)."""
+    async with opener() as tx:
+        user = await users.by_unique_id(tx, ep.id, unique_id, for_update=not dry_run)
+        if user is None:
+            raise AmendError(Reason.RECORD_NOT_FOUND, "no such record", field=("uniqueId",))
+        if expected_version is not None and user.version != expected_version:
+            raise AmendError(
+                Reason.VERSION_CONFLICT,
+                f"the record is at version {user.version}, not {expected_version}",
+                field=("expectedVersion",),
+            )
+        old_doc = auth_document(user.username, user.data)
+        doc = check_auth_document(apply_strategy(strategy, old_doc, data))
+        username = validate_username(doc.username, field=("data", "username"))
+        custom = validate_custom_data(doc.data, field=("data",))
+        new_hash: str | None = None
+        needs_hashing = False
+        if doc.password is not None:
+            if prepared is None or (prepared.password, prepared.against_hash) != (
+                doc.password,
+                user.password_hash,
+            ):
+                needs_hashing = True
+            else:
+                new_hash = prepared.new_hash
+        if not needs_hashing:
+            changes: dict[str, Any] = {}
+            if username != user.username:
+                changes["username"] = username
+                changes["username_canonical"] = canonical_username(username)
+            if custom != user.data:
+                changes["data"] = custom
+            if new_hash is not None:
+                changes["password_hash"] = new_hash
+            return await _write(ctx, tx, user, changes, strategy, dry_run=dry_run)
+    # Leave the transaction before hashing: the caller hashes, then tries again.
+    assert doc.password is not None
+    return (doc.password, user.password_hash, username, user.email)
 
 
 async def _prepare_password(

@@ -17,11 +17,12 @@ from typing import Any
 import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from api.core.errors import Unavailable
+from api.core.errors import TransientConflict, Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _WRITE = "amend_write"
@@ -100,11 +101,16 @@ class Database:
     async def write(self) -> AsyncIterator[Tx]:
         """One write transaction: committed when the block exits normally, else rolled back."""
         if not self.is_sqlite:
-            async with self._connection() as conn:
-                async with conn.begin():
-                    tx = Tx(conn, is_postgres=self.is_postgres)
-                    yield tx
-                tx.run_after_commit()
+            try:
+                async with self._connection() as conn:
+                    async with conn.begin():
+                        tx = Tx(conn, is_postgres=self.is_postgres)
+                        yield tx
+                    tx.run_after_commit()
+            except DBAPIError as error:
+                if retryable(error):
+                    raise TransientConflict(str(error.orig)) from error
+                raise
             return
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
@@ -117,6 +123,19 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# PostgreSQL: serialization_failure, deadlock_detected.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def retryable(error: DBAPIError) -> bool:
+    """Whether the database asks for the transaction to be tried again."""
+    orig = error.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state is None:  # asyncpg's own exception sits behind SQLAlchemy's adapter
+        state = getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+    return state in RETRYABLE_SQLSTATES
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

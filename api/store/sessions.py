@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 
 from api.core.models import Session, User
@@ -84,25 +84,29 @@ class SessionOwner:
     allow_no_origin: bool
 
 
+# Built once: every authenticated request runs it, and building a statement costs more than
+# SQLite takes to answer it.
+_WITH_USER = (
+    select(
+        *_SESSION_COLUMNS,
+        *USER_COLUMNS,
+        endpoints.c.name.label("endpoint_name"),
+        projects.c.id.label("project_id"),
+        projects.c.name.label("project_name"),
+        projects.c.plan.label("project_plan"),
+        projects.c.allow_no_origin.label("project_allow_no_origin"),
+    )
+    .select_from(sessions)
+    .join(users, users.c.pk == sessions.c.user_pk)
+    .join(endpoints, endpoints.c.id == users.c.endpoint_id)
+    .join(projects, projects.c.id == endpoints.c.project_id)
+    .where(sessions.c.id == bindparam("session_hex"))
+)
+
+
 async def with_user(tx: Tx, session_hex: str) -> SessionOwner | None:
     """One round trip for the per-request auth check: session joined with user and project."""
-    stmt = (
-        select(
-            *_SESSION_COLUMNS,
-            *USER_COLUMNS,
-            endpoints.c.name.label("endpoint_name"),
-            projects.c.id.label("project_id"),
-            projects.c.name.label("project_name"),
-            projects.c.plan.label("project_plan"),
-            projects.c.allow_no_origin.label("project_allow_no_origin"),
-        )
-        .select_from(sessions)
-        .join(users, users.c.pk == sessions.c.user_pk)
-        .join(endpoints, endpoints.c.id == users.c.endpoint_id)
-        .join(projects, projects.c.id == endpoints.c.project_id)
-        .where(sessions.c.id == session_hex)
-    )
-    row = (await tx.conn.execute(stmt)).mappings().first()
+    row = (await tx.conn.execute(_WITH_USER, {"session_hex": session_hex})).mappings().first()
     if row is None:
         return None
     user = to_user(row, row["endpoint_name"])

@@ -10,7 +10,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -82,9 +82,6 @@ class Settings:
     @property
     def graphiql(self) -> bool:
         return self.dev
-
-    def with_(self, **changes: object) -> Settings:
-        return replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
     def from_env(

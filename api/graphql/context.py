@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,7 +17,6 @@ class Context:
     request: Request | WebSocket
     response: Response | WebSocket
     auth: RequestContext
-    retry_after: int | None = field(default=None)
     # Set by Strawberry from a WebSocket's `connection_init` payload.
     connection_params: object = None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import NoReturn
 
 from graphql import GraphQLError
 
@@ -69,11 +68,6 @@ def to_payload_errors(error: AmendError) -> list[UserError]:
     if GRAPHQL_CODES[error.reason] is not PAYLOAD:
         raise top_level(error)
     return [UserError.from_problem(p) for p in error.problems]
-
-
-def raise_top_level(error: AmendError) -> NoReturn:
-    code = GRAPHQL_CODES[error.reason] or "BAD_REQUEST"
-    raise top_level(error, code=code)
 
 
 def should_mask(error: GraphQLError) -> bool:

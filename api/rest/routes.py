@@ -33,28 +33,40 @@ async def openapi_json(request: Request) -> Response:
 OPENAPI_ROUTE = Route("/openapi.json", openapi_json, methods=["GET"])
 
 
+def api_of(path: str) -> str | None:
+    """Which reproduced API a path belongs to ("ce", "user_v1", "me"), or None."""
+    if path.startswith("/1/ce/"):
+        return "ce"
+    if path.startswith("/api/user/v1/"):
+        return "user_v1"
+    if path == "/me":
+        return "me"
+    return None
+
+
+_ERROR_ENVELOPES = {"ce": ce_error, "user_v1": user_v1_error, "me": me_error}
+
+
 def too_large(path: str, limit: int) -> Response | None:
     """The 413 of the REST route `path` names, or None for non-REST paths."""
+    api = api_of(path)
+    if api is None:
+        return None
     error = AmendError(Reason.PAYLOAD_TOO_LARGE, f"the request body is larger than {limit} bytes")
-    if path.startswith("/1/ce/"):
-        return ce_error(error)
-    if path.startswith("/api/user/v1/"):
-        return user_v1_error(error)
-    if path == "/me":
-        return me_error(error)
-    return None
+    return _ERROR_ENVELOPES[api](error)
 
 
 def unavailable(path: str) -> Response:
     """503 in the envelope of the route `path` names (a plain JSON error elsewhere)."""
     message = "the service is busy; retry shortly"
     headers = {"Retry-After": str(Unavailable.retry_after)}
+    api = api_of(path)
     body: dict[str, object]
-    if path.startswith("/1/ce/"):
+    if api == "ce":
         body = {"status": 503, "error": "SERVICE_UNAVAILABLE", "message": message}
-    elif path.startswith("/api/user/v1/"):
+    elif api == "user_v1":
         body = {"code": 50301, "message": message, "result": None}
-    elif path == "/me":
+    elif api == "me":
         body = {
             "status": 503,
             "message": message,

@@ -8,7 +8,7 @@ from typing import Any
 
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Reason, TransientConflict
-from api.core.models import Actor, Endpoint, User
+from api.core.models import Endpoint, User
 from api.core.policy import (
     canonical_username,
     validate_custom_data,
@@ -228,7 +228,7 @@ async def _write(
         action="update_user",
         fields=fields,
         strategy=strategy.value,
-        actor=Actor.MASTER if ctx.is_master else Actor.USER,
+        actor=ctx.actor,
         ip=ctx.ip,
         now=now,
     )

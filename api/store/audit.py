@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from api.core.models import Actor, AuditEvent
 from api.store.engine import Tx
 from api.store.tables import audit_events as t
-
-CREDENTIAL_ACTIONS = ("update_credentials", "confirm_email_change")
 
 
 async def record(
@@ -74,7 +72,3 @@ async def for_user(
         )
         for r in rows
     ]
-
-
-async def count(tx: Tx) -> int:
-    return int((await tx.conn.execute(select(func.count()).select_from(t))).scalar_one())

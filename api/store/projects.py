@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 
 from api.core.clock import now_ms
 from api.core.models import Endpoint, Plan, Project
@@ -96,12 +96,6 @@ async def set_keys(tx: Tx, project_id: str, *, api_key_digest: str, master_key_d
         .where(projects.c.id == project_id)
         .values(api_key_digest=api_key_digest, master_key_digest=master_key_digest)
     )
-
-
-async def set_origins(tx: Tx, project_id: str, origins: Sequence[str]) -> None:
-    await tx.conn.execute(delete(project_origins).where(project_origins.c.project_id == project_id))
-    for origin in dict.fromkeys(origins):
-        await tx.conn.execute(insert(project_origins).values(project_id=project_id, origin=origin))
 
 
 async def any_allows_origin(tx: Tx, origin: str) -> bool:

@@ -40,7 +40,7 @@ async def test_exhausted_pool_answers_503_fast(
     headers = {"Authorization": f"Bearer {account.token}"}
     if check == "ce":
         kwargs = {"params": {"uniqueId": account.unique_id, "key": project.api_key}}
-    async with services.db.engine.connect():  # hold the only connection
+    async with services.db.read():  # hold the only connection
         start = time.perf_counter()
         r = await client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
         elapsed = time.perf_counter() - start
@@ -70,7 +70,7 @@ async def test_exhausted_pool_answers_a_preflight_and_a_cors_request_with_503(
     client: httpx.AsyncClient, services: Services, project: ProjectKeys
 ) -> None:
     account = await sign_up(client, project.api_key)
-    async with services.db.engine.connect():
+    async with services.db.read():
         r = await client.options(
             "/me",
             headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "PATCH"},

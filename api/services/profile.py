@@ -94,19 +94,23 @@ async def update_me(ctx: RequestContext, changes: ProfileChanges) -> User:
     if not changes.given():
         raise AmendError(Reason.EMPTY_UPDATE, "give at least one field to change")
     values = _validate(changes)
+    # The first try starts from the user as the auth check read it (no SELECT); the version
+    # check in the UPDATE itself tells whether it is still current. Later tries read afresh.
+    known: User | None = caller.user
     for attempt in range(RETRIES):
         try:
-            return await _apply(ctx, caller, changes, values)
+            updated = await _apply(ctx, caller, changes, values, known)
         except TransientConflict:
-            if attempt == RETRIES - 1:
-                raise AmendError(
-                    Reason.VERSION_CONFLICT, "the account is changing too fast; try again"
-                ) from None
+            updated = None
+        if updated is not None:
+            return updated
+        if known is None:
             await asyncio.sleep(0.01 * 2**attempt)
-    raise AssertionError("unreachable")
+        known = None
+    raise AmendError(Reason.VERSION_CONFLICT, "the account is changing too fast; try again")
 
 
-RETRIES = 3
+RETRIES = 4
 
 
 async def _apply(
@@ -114,13 +118,17 @@ async def _apply(
     caller: AuthenticatedCaller,
     changes: ProfileChanges,
     values: dict[str, Any],
-) -> User:
+    known: User | None,
+) -> User | None:
+    """One try; None when `known` turned out to be stale (read afresh and try again)."""
     now = now_ms()
     async with ctx.services.db.write() as tx:
-        user = await users.by_pk(tx, caller.user.pk, for_update=True)
+        user = known or await users.by_pk(tx, caller.user.pk, for_update=True)
         if user is None:
             raise AmendError(Reason.USER_NOT_FOUND, "no user found for this token")
         if changes.expected_version is not None and user.version != changes.expected_version:
+            if known is not None:
+                return None  # perhaps only our copy is old
             raise AmendError(
                 Reason.VERSION_CONFLICT,
                 f"the record is at version {user.version}, not {changes.expected_version}",
@@ -143,8 +151,8 @@ async def _apply(
         if not row:
             return user
         updated = await users.update_versioned(tx, user, row)
-        if updated is None:  # pragma: no cover - serialised by the write lock / row lock
-            raise AmendError(Reason.VERSION_CONFLICT, "the record changed meanwhile; try again")
+        if updated is None:
+            return None  # another writer got there first
         await ctx.services.events.changed(tx, user.pk)
         await audit.record(
             tx,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, bindparam, false, func, insert, or_, select, text, update
 
 from api.core.models import SignInAttempt
-from api.store.engine import Tx
+from api.store.engine import Prepared, Tx, prepare
 from api.store.tables import signin_attempts as t
+
+_ADVISORY_LOCK = prepare(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"))
 
 
 async def lock(tx: Tx, *keys: str) -> None:
@@ -18,9 +20,7 @@ async def lock(tx: Tx, *keys: str) -> None:
     if not tx.is_postgres:
         return
     for key in keys:
-        await tx.conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
-        )
+        await tx.run(_ADVISORY_LOCK, {"key": key})
 
 
 async def record(
@@ -35,7 +35,7 @@ async def record(
     reason: str | None,
     now: int,
 ) -> int:
-    result = await tx.conn.execute(
+    attempt_id = await tx.scalar(
         insert(t)
         .values(
             endpoint_id=endpoint_id,
@@ -49,21 +49,20 @@ async def record(
         )
         .returning(t.c.id)
     )
-    return int(result.scalar_one())
+    return int(attempt_id)
 
 
 async def finish(tx: Tx, attempt_id: int, *, succeeded: bool, reason: str | None) -> None:
-    await tx.conn.execute(
-        update(t).where(t.c.id == attempt_id).values(succeeded=succeeded, reason=reason)
-    )
+    await tx.run(update(t).where(t.c.id == attempt_id).values(succeeded=succeeded, reason=reason))
 
 
 async def _failures(tx: Tx, where: ColumnElement[bool], since: int) -> tuple[int, int | None]:
-    stmt = select(func.count(), func.min(t.c.created_at)).where(
+    stmt = select(func.count().label("n"), func.min(t.c.created_at).label("oldest")).where(
         where, t.c.succeeded == false(), t.c.created_at >= since, t.c.kind != "signup"
     )
-    count, oldest = (await tx.conn.execute(stmt)).one()
-    return int(count), oldest
+    row = await tx.one(stmt)
+    assert row is not None
+    return int(row["n"]), row["oldest"]
 
 
 async def failures_for_identity(
@@ -80,24 +79,33 @@ async def failures_for_ip(tx: Tx, *, ip: str, since: int) -> tuple[int, int | No
     return await _failures(tx, t.c.ip == ip, since)
 
 
+# The two lists every profile answer carries (SPEC §7.3), built once.
+_FOR_USER: dict[tuple[str, ...], Prepared] = {
+    kinds: prepare(
+        select(t)
+        .where(t.c.user_pk == bindparam("user_pk"), or_(*(t.c.kind == k for k in kinds)))
+        .order_by(t.c.id.desc())
+        .limit(bindparam("limit"))
+    )
+    for kinds in (("signin", "reauth"), ("signup",))
+}
+
+
 async def for_user(
     tx: Tx, *, user_pk: int, kinds: tuple[str, ...], limit: int = 20
 ) -> list[SignInAttempt]:
-    stmt = (
-        select(t)
-        .where(t.c.user_pk == user_pk, t.c.kind.in_(kinds))
-        .order_by(t.c.id.desc())
-        .limit(limit)
-    )
+    stmt = _FOR_USER.get(kinds)
+    if stmt is None:
+        raise ValueError(f"no prepared statement for attempt kinds {kinds}")
     return [
         SignInAttempt(
-            id=r.id,
-            kind=r.kind,
-            identifier=r.identifier,
-            succeeded=bool(r.succeeded),
-            reason=r.reason,
-            ip=r.ip,
-            created_at=r.created_at,
+            id=r["id"],
+            kind=r["kind"],
+            identifier=r["identifier"],
+            succeeded=bool(r["succeeded"]),
+            reason=r["reason"],
+            ip=r["ip"],
+            created_at=r["created_at"],
         )
-        for r in (await tx.conn.execute(stmt)).all()
+        for r in await tx.all(stmt, {"user_pk": user_pk, "limit": limit})
     ]

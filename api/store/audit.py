@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from api.core.models import Actor, AuditEvent
-from api.store.engine import Tx
+from api.store.engine import Tx, prepare
 from api.store.tables import audit_events as t
+
+_INSERT = prepare(
+    insert(t).values({c: bindparam(f"v_{c.name}", type_=c.type) for c in t.c if c.name != "id"})
+)
 
 
 async def record(
@@ -23,17 +27,18 @@ async def record(
     ip: str | None,
     now: int,
 ) -> None:
-    await tx.conn.execute(
-        insert(t).values(
-            project_id=project_id,
-            user_pk=user_pk,
-            action=action,
-            fields=sorted(fields),
-            strategy=strategy,
-            actor=actor.value,
-            ip=ip,
-            at=now,
-        )
+    await tx.run(
+        _INSERT,
+        {
+            "v_project_id": project_id,
+            "v_user_pk": user_pk,
+            "v_action": action,
+            "v_fields": sorted(fields),
+            "v_strategy": strategy,
+            "v_actor": actor.value,
+            "v_ip": ip,
+            "v_at": now,
+        },
     )
 
 
@@ -46,9 +51,9 @@ async def credential_changes_since(tx: Tx, *, user_pk: int, since: int) -> tuple
         t.c.user_pk == user_pk, t.c.at >= since, t.c.action != "sign_up"
     )
     times = [
-        at
-        for action, fields, at in (await tx.conn.execute(stmt)).all()
-        if "password" in fields or ("email" in fields and action != "update_user")
+        r["at"]
+        for r in await tx.all(stmt)
+        if "password" in r["fields"] or ("email" in r["fields"] and r["action"] != "update_user")
     ]
     return len(times), (min(times) if times else None)
 
@@ -59,16 +64,16 @@ async def for_user(
     stmt = select(t).where(t.c.user_pk == user_pk)
     if before_id is not None:
         stmt = stmt.where(t.c.id < before_id)
-    rows = (await tx.conn.execute(stmt.order_by(t.c.id.desc()).limit(limit))).all()
+    rows = await tx.all(stmt.order_by(t.c.id.desc()).limit(limit))
     return [
         AuditEvent(
-            id=r.id,
-            action=r.action,
-            fields=tuple(r.fields),
-            strategy=r.strategy,
-            actor=Actor(r.actor),
-            ip=r.ip,
-            at=r.at,
+            id=r["id"],
+            action=r["action"],
+            fields=tuple(r["fields"]),
+            strategy=r["strategy"],
+            actor=Actor(r["actor"]),
+            ip=r["ip"],
+            at=r["at"],
         )
         for r in rows
     ]

@@ -23,8 +23,8 @@ async def replace(
     tx: Tx, *, user_pk: int, new_email: str, code_digest: str, now: int, expires_at: int
 ) -> None:
     """A new pending change replaces any earlier one (and its code)."""
-    await tx.conn.execute(delete(t).where(t.c.user_pk == user_pk))
-    await tx.conn.execute(
+    await tx.run(delete(t).where(t.c.user_pk == user_pk))
+    await tx.run(
         insert(t).values(
             user_pk=user_pk,
             new_email=new_email,
@@ -40,15 +40,17 @@ async def get(tx: Tx, user_pk: int) -> PendingEmail | None:
     stmt = select(t).where(t.c.user_pk == user_pk)
     if tx.is_postgres:
         stmt = stmt.with_for_update()
-    row = (await tx.conn.execute(stmt)).first()
+    row = await tx.one(stmt)
     if row is None:
         return None
-    return PendingEmail(row.user_pk, row.new_email, row.code_digest, row.tries, row.expires_at)
+    return PendingEmail(
+        row["user_pk"], row["new_email"], row["code_digest"], row["tries"], row["expires_at"]
+    )
 
 
 async def count_try(tx: Tx, user_pk: int) -> None:
-    await tx.conn.execute(update(t).where(t.c.user_pk == user_pk).values(tries=t.c.tries + 1))
+    await tx.run(update(t).where(t.c.user_pk == user_pk).values(tries=t.c.tries + 1))
 
 
 async def remove(tx: Tx, user_pk: int) -> None:
-    await tx.conn.execute(delete(t).where(t.c.user_pk == user_pk))
+    await tx.run(delete(t).where(t.c.user_pk == user_pk))

@@ -1,51 +1,347 @@
-"""Engine, connections and transactions.
+"""Connections, transactions and the statement executor every store function goes through.
 
-SQLite allows one writer at a time. Rather than let connections queue on its file lock
-(which drives tail latency to seconds), write transactions are serialised in process by an
-asyncio lock and start with `BEGIN IMMEDIATE`, so a transaction that holds the lock also
-holds the database's write lock from its first statement. Other processes sharing the file
-(`--workers N`) still meet the busy timeout. PostgreSQL transactions need neither.
+Statements are written in SQLAlchemy Core. Module-level ones are wrapped in `prepare()` and
+compiled once per dialect into SQL text, a parameter order and the type conversions of their
+columns; ad-hoc ones are compiled when run.
+
+SQLite runs on the event loop itself, through the standard `sqlite3` module: a statement on an
+indexed table in WAL mode takes microseconds, far less than handing it to a thread and waking
+the loop again when it is done. So nothing may wait inside SQLite:
+
+- writes are serialised in process by an asyncio lock, on one writer connection that starts
+  each transaction with `BEGIN IMMEDIATE`, so a transaction holding the lock also holds the
+  database's write lock from its first statement;
+- the busy timeout is zero: when another process (`--workers N`) holds the write lock, the
+  statement is retried after an `asyncio.sleep` backoff, up to `SQLITE_BUSY_TIMEOUT_MS`, and
+  then answered 503;
+- WAL checkpoints (which write and fsync the database file) run in a background thread on
+  their own connection instead of inside whichever commit crosses the threshold.
+
+PostgreSQL runs through SQLAlchemy's asyncpg dialect on a pooled `AsyncConnection`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import ClauseElement
 
 from api.core.errors import TransientConflict, Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
-_WRITE = "amend_write"
+# How often the background checkpointer looks at the WAL when there were writes.
+CHECKPOINT_INTERVAL_S = 1.0
+_SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+
+Row = dict[str, Any]
+Params = Mapping[str, Any] | None
+
+log = logging.getLogger("amend.store")
 
 
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+class Prepared:
+    """A statement built once (at import) and compiled once per dialect.
+
+    Its parameters are named `bindparam`s; an `IN` list would need its values at compile
+    time, so prepared statements spell one out with `OR` instead."""
+
+    __slots__ = ("_plans", "stmt")
+
+    def __init__(self, stmt: Executable) -> None:
+        self.stmt = stmt
+        self._plans: dict[str, _Plan] = {}
+
+    def plan(self, dialect: Dialect) -> _Plan:
+        plan = self._plans.get(dialect.name)
+        if plan is None:
+            plan = self._plans[dialect.name] = _Plan(self.stmt, dialect)
+        return plan
+
+
+def prepare(stmt: Executable) -> Prepared:
+    return Prepared(stmt)
+
+
+Statement = Prepared | Executable
+
+
+class _Plan:
+    """SQL text, positional parameter names and type conversions of one compiled statement."""
+
+    __slots__ = ("bind", "defaults", "keys", "names", "result", "sql")
+
+    def __init__(self, stmt: Executable, dialect: Dialect) -> None:
+        assert isinstance(stmt, ClauseElement)
+        compiled: Any = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        self.sql = str(compiled)
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self.defaults: dict[str, Any] = dict(compiled.construct_params(_check=False))
+        # Column defaults SQLAlchemy would fill in at execution (all of ours are constants).
+        for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
+            default = column.onupdate if column in compiled.update_prefetch else column.default
+            if default is None or not default.is_scalar:
+                raise NotImplementedError(f"non-constant default on {column}")
+            self.defaults[column.key] = default.arg
+        processors = compiled._bind_processors
+        self.bind = tuple(processors.get(name) for name in self.names)
+        columns = compiled._result_columns or []
+        self.keys: tuple[str, ...] | None = tuple(c.keyname for c in columns) if columns else None
+        self.result: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
+            (i, proc)
+            for i, c in enumerate(columns)
+            if (proc := c.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
+        )
+
+    def params(self, given: Params) -> tuple[Any, ...]:
+        defaults = self.defaults
+        if given:
+            values = [given[n] if n in given else defaults[n] for n in self.names]
+        else:
+            values = [defaults[n] for n in self.names]
+        for i, proc in enumerate(self.bind):
+            if proc is not None:
+                values[i] = proc(values[i])
+        return tuple(values)
+
+    def rows(self, raw: Sequence[Sequence[Any]], description: Any) -> list[Row]:
+        keys = self.keys or tuple(d[0] for d in description or ())
+        if not self.result:
+            return [dict(zip(keys, r, strict=True)) for r in raw]
+        out = []
+        for r in raw:
+            values = list(r)
+            for i, proc in self.result:
+                values[i] = proc(values[i])
+            out.append(dict(zip(keys, values, strict=True)))
+        return out
+
+
 class Tx:
-    """A connection inside one transaction; store functions take it as their first argument."""
+    """A connection inside one transaction; store functions take it as their first argument.
 
-    __slots__ = ("after_commit", "conn", "is_postgres")
+    `one`, `all`, `scalar` and `run` are the whole interface: rows come back as dicts keyed
+    by column label.
+    """
 
-    def __init__(self, conn: AsyncConnection, *, is_postgres: bool) -> None:
-        self.conn = conn
-        self.is_postgres = is_postgres
+    is_postgres = False
+
+    def __init__(self) -> None:
         # Run once the transaction has committed (never after a rollback).
         self.after_commit: list[Callable[[], None]] = []
 
     def run_after_commit(self) -> None:
         for callback in self.after_commit:
             callback()
+
+    async def all(self, stmt: Statement, params: Params = None) -> list[Row]:
+        raise NotImplementedError
+
+    async def run(self, stmt: Statement, params: Params = None) -> int:
+        """Execute a statement that returns no rows; the number of rows it changed."""
+        raise NotImplementedError
+
+    async def one(self, stmt: Statement, params: Params = None) -> Row | None:
+        rows = await self.all(stmt, params)
+        return rows[0] if rows else None
+
+    async def scalar(self, stmt: Statement, params: Params = None) -> Any:
+        row = await self.one(stmt, params)
+        return None if row is None else next(iter(row.values()))
+
+
+class _SqliteTx(Tx):
+    __slots__ = ("_conn", "_dialect")
+
+    def __init__(self, conn: sqlite3.Connection, dialect: Dialect) -> None:
+        super().__init__()
+        self._conn = conn
+        self._dialect = dialect
+
+    def _plan(self, stmt: Statement) -> _Plan:
+        if isinstance(stmt, Prepared):
+            return stmt.plan(self._dialect)
+        return _Plan(stmt, self._dialect)
+
+    async def all(self, stmt: Statement, params: Params = None) -> list[Row]:
+        plan = self._plan(stmt)
+        cursor = await _execute(self._conn, plan.sql, plan.params(params))
+        try:
+            return plan.rows(cursor.fetchall(), cursor.description)
+        finally:
+            cursor.close()
+
+    async def run(self, stmt: Statement, params: Params = None) -> int:
+        plan = self._plan(stmt)
+        cursor = await _execute(self._conn, plan.sql, plan.params(params))
+        count = cursor.rowcount
+        cursor.close()
+        return count
+
+
+class _AsyncTx(Tx):
+    """PostgreSQL (asyncpg) through SQLAlchemy's async connection."""
+
+    __slots__ = ("conn",)
+    is_postgres = True
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        super().__init__()
+        self.conn = conn
+
+    async def all(self, stmt: Statement, params: Params = None) -> list[Row]:
+        sa_stmt = stmt.stmt if isinstance(stmt, Prepared) else stmt
+        result = await self.conn.execute(sa_stmt, dict(params) if params else None)
+        return [dict(r) for r in result.mappings()]
+
+    async def run(self, stmt: Statement, params: Params = None) -> int:
+        sa_stmt = stmt.stmt if isinstance(stmt, Prepared) else stmt
+        result = await self.conn.execute(sa_stmt, dict(params) if params else None)
+        return int(result.rowcount)
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in _SQLITE_BUSY or "locked" in str(error)
+
+
+async def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+    """Run one statement; while another process holds the lock, retry without blocking."""
+    try:
+        return conn.execute(sql, params)
+    except sqlite3.OperationalError as error:
+        if not _is_busy(error):
+            raise
+    except sqlite3.IntegrityError as error:
+        raise IntegrityError(sql, params, error) from None
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        try:
+            return conn.execute(sql, params)
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error):
+                raise
+            if time.monotonic() > deadline:
+                raise Unavailable("the database stayed locked") from None
+        except sqlite3.IntegrityError as error:
+            raise IntegrityError(sql, params, error) from None
+
+
+class _SqlitePool:
+    """Connections to one SQLite file: one writer, and up to `limit` readers."""
+
+    def __init__(self, path: str, *, limit: int, timeout: float) -> None:
+        self.path = path
+        self.limit = limit
+        self.timeout = timeout
+        self._idle: list[sqlite3.Connection] = []
+        self._open = 0
+        self._freed: asyncio.Condition | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._write_lock: asyncio.Lock | None = None
+        self._wrote = False
+        self._checkpointer: asyncio.Task[None] | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA busy_timeout=0",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA wal_autocheckpoint=0",
+        ):
+            conn.execute(pragma).close()
+        return conn
+
+    async def acquire(self) -> sqlite3.Connection:
+        if self._idle:
+            return self._idle.pop()
+        if self._open < self.limit:
+            self._open += 1
+            try:
+                return self._connect()
+            except BaseException:
+                self._open -= 1
+                raise
+        if self._freed is None:
+            self._freed = asyncio.Condition()
+        async with self._freed:
+            try:
+                await asyncio.wait_for(self._freed.wait_for(lambda: bool(self._idle)), self.timeout)
+            except TimeoutError:
+                raise Unavailable("no database connection is free") from None
+            return self._idle.pop()
+
+    async def release(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.rollback()
+        self._idle.append(conn)
+        if self._freed is not None:
+            async with self._freed:
+                self._freed.notify()
+
+    def writer(self) -> tuple[asyncio.Lock, sqlite3.Connection]:
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        if self._writer is None:
+            self._writer = self._connect()
+        if self._checkpointer is None:
+            self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints())
+        self._wrote = True
+        return self._write_lock, self._writer
+
+    async def _checkpoints(self) -> None:
+        conn = await asyncio.to_thread(self._connect)
+        try:
+            while True:
+                await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+                if not self._wrote:
+                    continue
+                self._wrote = False
+                try:
+                    await asyncio.to_thread(_checkpoint, conn)
+                except sqlite3.Error as error:  # pragma: no cover - retried next interval
+                    log.warning("WAL checkpoint failed: %s", error)
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpointer
+            self._checkpointer = None
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()
+        self._open = 0
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    # PASSIVE never waits for readers or writers; what it cannot copy now, a later one will.
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
 
 
 class Database:
@@ -75,10 +371,13 @@ class Database:
             kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
         else:
             kwargs["pool_pre_ping"] = True
+        # Migrations (and PostgreSQL requests) go through SQLAlchemy's engine.
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        self._write_lock: asyncio.Lock | None = None
+        self.dialect = self.engine.dialect
+        self._sqlite: _SqlitePool | None = None
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            path = make_url(url).database or ":memory:"
+            self._sqlite = _SqlitePool(path, limit=pool_size + max_overflow, timeout=pool_timeout)
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncConnection]:
@@ -94,17 +393,26 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        async with self._connection() as conn:
-            yield Tx(conn, is_postgres=self.is_postgres)
+        """A consistent view for a few statements; nothing written."""
+        if self._sqlite is None:
+            async with self._connection() as conn:
+                yield _AsyncTx(conn)
+            return
+        reader = await self._sqlite.acquire()
+        try:
+            await _execute(reader, "BEGIN", ())
+            yield _SqliteTx(reader, self.dialect)
+        finally:
+            await self._sqlite.release(reader)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
         """One write transaction: committed when the block exits normally, else rolled back."""
-        if not self.is_sqlite:
+        if self._sqlite is None:
             try:
                 async with self._connection() as conn:
                     async with conn.begin():
-                        tx = Tx(conn, is_postgres=self.is_postgres)
+                        tx: Tx = _AsyncTx(conn)
                         yield tx
                     tx.run_after_commit()
             except DBAPIError as error:
@@ -112,16 +420,27 @@ class Database:
                     raise TransientConflict(str(error.orig)) from error
                 raise
             return
-        if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
-        async with self._write_lock, self._connection() as conn:
-            conn = await conn.execution_options(**{_WRITE: True})
-            async with conn.begin():
-                tx = Tx(conn, is_postgres=False)
-                yield tx
-        tx.run_after_commit()
+        lock, writer = self._sqlite.writer()
+        async with lock:
+            await _execute(writer, "BEGIN IMMEDIATE", ())
+            sqlite_tx = _SqliteTx(writer, self.dialect)
+            try:
+                yield sqlite_tx
+            except BaseException:
+                if writer.in_transaction:
+                    writer.rollback()
+                raise
+            try:
+                writer.execute("COMMIT").close()
+            except BaseException:
+                if writer.in_transaction:
+                    writer.rollback()
+                raise
+        sqlite_tx.run_after_commit()
 
     async def dispose(self) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.close()
         await self.engine.dispose()
 
 
@@ -136,24 +455,3 @@ def retryable(error: DBAPIError) -> bool:
     if state is None:  # asyncpg's own exception sits behind SQLAlchemy's adapter
         state = getattr(getattr(orig, "__cause__", None), "sqlstate", None)
     return state in RETRYABLE_SQLSTATES
-
-
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
-        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's implicit
-        # transactions cannot express BEGIN IMMEDIATE).
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    @event.listens_for(sync_engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get(_WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

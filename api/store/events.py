@@ -8,17 +8,20 @@ from typing import Any
 
 from sqlalchemy import text
 
-from api.store.engine import Tx
+from api.store.engine import Tx, prepare
 
 CHANNEL = "amend_user_changed"
+
+
+_NOTIFY = prepare(text("SELECT pg_notify(:channel, :payload)"))
 
 
 async def notify(tx: Tx, user_pk: int) -> None:
     """On PostgreSQL, tell every instance (this one included) that the user changed; NOTIFY is
     transactional, so listeners hear it only if the change commits. No-op on SQLite."""
     if tx.is_postgres:
-        await tx.conn.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
+        await tx.run(
+            _NOTIFY,
             {
                 "channel": CHANNEL,
                 "payload": str(user_pk),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
 
@@ -23,24 +25,24 @@ class Notice:
     last_error: str | None
 
 
-def _notice(row: object) -> Notice:
+def _notice(row: Mapping[str, Any]) -> Notice:
     return Notice(
-        id=row.id,  # type: ignore[attr-defined]
-        to=row.to,  # type: ignore[attr-defined]
-        kind=row.kind,  # type: ignore[attr-defined]
-        subject=row.subject,  # type: ignore[attr-defined]
-        body=row.body,  # type: ignore[attr-defined]
-        created_at=row.created_at,  # type: ignore[attr-defined]
-        delivered_at=row.delivered_at,  # type: ignore[attr-defined]
-        attempts=row.attempts,  # type: ignore[attr-defined]
-        last_error=row.last_error,  # type: ignore[attr-defined]
+        id=row["id"],
+        to=row["to"],
+        kind=row["kind"],
+        subject=row["subject"],
+        body=row["body"],
+        created_at=row["created_at"],
+        delivered_at=row["delivered_at"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
     )
 
 
 async def queue(
     tx: Tx, *, user_pk: int | None, to: str, kind: str, subject: str, body: str, now: int
 ) -> None:
-    await tx.conn.execute(
+    await tx.run(
         insert(t).values(
             user_pk=user_pk,
             to=to,
@@ -64,12 +66,12 @@ async def due(tx: Tx, *, now: int, limit: int = 20) -> list[Notice]:
         .order_by(t.c.id)
         .limit(limit)
     )
-    return [_notice(r) for r in (await tx.conn.execute(stmt)).all()]
+    return [_notice(r) for r in await tx.all(stmt)]
 
 
 async def claim(tx: Tx, notice_id: int, *, now: int, until: int) -> bool:
     """Take a notice for delivery; False when another instance holds it."""
-    result = await tx.conn.execute(
+    count = await tx.run(
         update(t)
         .where(
             and_(
@@ -80,11 +82,11 @@ async def claim(tx: Tx, notice_id: int, *, now: int, until: int) -> bool:
         )
         .values(claimed_until=until)
     )
-    return bool(result.rowcount)
+    return bool(count)
 
 
 async def delivered(tx: Tx, notice_id: int, *, now: int) -> None:
-    await tx.conn.execute(
+    await tx.run(
         update(t)
         .where(t.c.id == notice_id)
         .values(delivered_at=now, attempts=t.c.attempts + 1, claimed_until=None, last_error=None)
@@ -92,7 +94,7 @@ async def delivered(tx: Tx, notice_id: int, *, now: int) -> None:
 
 
 async def failed(tx: Tx, notice_id: int, *, error: str, retry_at: int) -> None:
-    await tx.conn.execute(
+    await tx.run(
         update(t)
         .where(t.c.id == notice_id)
         .values(
@@ -106,4 +108,4 @@ async def failed(tx: Tx, notice_id: int, *, error: str, retry_at: int) -> None:
 
 async def listing(tx: Tx, *, limit: int = 500) -> list[Notice]:
     stmt = select(t).order_by(t.c.id.desc()).limit(limit)
-    return [_notice(r) for r in (await tx.conn.execute(stmt)).all()]
+    return [_notice(r) for r in await tx.all(stmt)]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from api.core.clock import now_ms
 from api.core.models import Endpoint, Plan, Project
-from api.store.engine import Tx
+from api.store.engine import Prepared, Tx, prepare
 from api.store.tables import endpoints, project_origins, projects
 
 _project_cols = (
@@ -20,24 +20,43 @@ _project_cols = (
 )
 
 
-async def _origins(tx: Tx, project_id: str) -> tuple[str, ...]:
-    result = await tx.conn.execute(
-        select(project_origins.c.origin)
-        .where(project_origins.c.project_id == project_id)
-        .order_by(project_origins.c.origin)
+_ORIGINS = prepare(
+    select(project_origins.c.origin)
+    .where(project_origins.c.project_id == bindparam("project_id"))
+    .order_by(project_origins.c.origin)
+)
+
+
+def _by(column: Any) -> Prepared:
+    return prepare(select(*_project_cols).where(column == bindparam("value")))
+
+
+_BY_ID = _by(projects.c.id)
+_BY_NAME = _by(projects.c.name)
+_BY_API_KEY = _by(projects.c.api_key_digest)
+_BY_MASTER_KEY = _by(projects.c.master_key_digest)
+_ENDPOINT = prepare(
+    select(endpoints.c.id).where(
+        endpoints.c.project_id == bindparam("project_id"), endpoints.c.name == bindparam("name")
     )
-    return tuple(result.scalars())
+)
 
 
-async def _view(tx: Tx, row: Any) -> Project | None:
+async def _origins(tx: Tx, project_id: str) -> tuple[str, ...]:
+    rows = await tx.all(_ORIGINS, {"project_id": project_id})
+    return tuple(r["origin"] for r in rows)
+
+
+async def _view(tx: Tx, stmt: Prepared, value: str) -> Project | None:
+    row = await tx.one(stmt, {"value": value})
     if row is None:
         return None
     return Project(
-        id=row.id,
-        name=row.name,
-        plan=Plan(row.plan),
-        allow_no_origin=bool(row.allow_no_origin),
-        allowed_origins=await _origins(tx, row.id),
+        id=row["id"],
+        name=row["name"],
+        plan=Plan(row["plan"]),
+        allow_no_origin=bool(row["allow_no_origin"]),
+        allowed_origins=await _origins(tx, row["id"]),
     )
 
 
@@ -52,7 +71,7 @@ async def create(
     api_key_digest: str,
     master_key_digest: str,
 ) -> Project:
-    await tx.conn.execute(
+    await tx.run(
         insert(projects).values(
             id=project_id,
             name=name,
@@ -64,34 +83,30 @@ async def create(
         )
     )
     for origin in dict.fromkeys(allowed_origins):
-        await tx.conn.execute(insert(project_origins).values(project_id=project_id, origin=origin))
+        await tx.run(insert(project_origins).values(project_id=project_id, origin=origin))
     project = await by_id(tx, project_id)
     assert project is not None
     return project
 
 
 async def by_id(tx: Tx, project_id: str) -> Project | None:
-    row = (await tx.conn.execute(select(*_project_cols).where(projects.c.id == project_id))).first()
-    return await _view(tx, row)
+    return await _view(tx, _BY_ID, project_id)
 
 
 async def by_name(tx: Tx, name: str) -> Project | None:
-    row = (await tx.conn.execute(select(*_project_cols).where(projects.c.name == name))).first()
-    return await _view(tx, row)
+    return await _view(tx, _BY_NAME, name)
 
 
 async def by_api_key_digest(tx: Tx, digest: str) -> Project | None:
-    stmt = select(*_project_cols).where(projects.c.api_key_digest == digest)
-    return await _view(tx, (await tx.conn.execute(stmt)).first())
+    return await _view(tx, _BY_API_KEY, digest)
 
 
 async def by_master_key_digest(tx: Tx, digest: str) -> Project | None:
-    stmt = select(*_project_cols).where(projects.c.master_key_digest == digest)
-    return await _view(tx, (await tx.conn.execute(stmt)).first())
+    return await _view(tx, _BY_MASTER_KEY, digest)
 
 
 async def set_keys(tx: Tx, project_id: str, *, api_key_digest: str, master_key_digest: str) -> None:
-    await tx.conn.execute(
+    await tx.run(
         update(projects)
         .where(projects.c.id == project_id)
         .values(api_key_digest=api_key_digest, master_key_digest=master_key_digest)
@@ -100,33 +115,27 @@ async def set_keys(tx: Tx, project_id: str, *, api_key_digest: str, master_key_d
 
 async def any_allows_origin(tx: Tx, origin: str) -> bool:
     stmt = select(project_origins.c.project_id).where(project_origins.c.origin.in_((origin, "*")))
-    return (await tx.conn.execute(stmt.limit(1))).first() is not None
+    return await tx.one(stmt.limit(1)) is not None
 
 
 async def create_endpoint(tx: Tx, project_id: str, name: str) -> Endpoint:
-    result = await tx.conn.execute(
+    endpoint_id = await tx.scalar(
         insert(endpoints)
         .values(project_id=project_id, name=name, created_at=now_ms())
         .returning(endpoints.c.id)
     )
-    return Endpoint(id=result.scalar_one(), project_id=project_id, name=name)
+    return Endpoint(id=int(endpoint_id), project_id=project_id, name=name)
 
 
 async def endpoint(tx: Tx, project_id: str, name: str) -> Endpoint | None:
-    row = (
-        await tx.conn.execute(
-            select(endpoints.c.id).where(
-                endpoints.c.project_id == project_id, endpoints.c.name == name
-            )
-        )
-    ).first()
-    return None if row is None else Endpoint(id=row.id, project_id=project_id, name=name)
+    row = await tx.one(_ENDPOINT, {"project_id": project_id, "name": name})
+    return None if row is None else Endpoint(id=row["id"], project_id=project_id, name=name)
 
 
 async def endpoint_names(tx: Tx, project_id: str) -> list[str]:
-    result = await tx.conn.execute(
+    rows = await tx.all(
         select(endpoints.c.name)
         .where(endpoints.c.project_id == project_id)
         .order_by(endpoints.c.id)
     )
-    return list(result.scalars())
+    return [r["name"] for r in rows]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, select, update
-from sqlalchemy.engine import RowMapping
 
 from api.core.models import Session, User
-from api.store.engine import Tx
+from api.store.engine import Tx, prepare
 from api.store.tables import endpoints, projects, sessions, users
 from api.store.users import USER_COLUMNS, to_user
 
@@ -25,7 +25,7 @@ _SESSION_COLUMNS = (
 )
 
 
-def _session(row: RowMapping, unique_id: str) -> Session:
+def _session(row: Mapping[str, Any], unique_id: str) -> Session:
     return Session(
         id=row["s_id"],
         user_pk=row["s_user_pk"],
@@ -58,7 +58,7 @@ async def create(
         "user_agent": (user_agent or "")[:512] or None,
         "ip": ip,
     }
-    await tx.conn.execute(insert(sessions).values(**values))
+    await tx.run(insert(sessions).values(**values))
     return Session(
         id=session_hex,
         user_pk=user.pk,
@@ -86,7 +86,7 @@ class SessionOwner:
 
 # Built once: every authenticated request runs it, and building a statement costs more than
 # SQLite takes to answer it.
-_WITH_USER = (
+_WITH_USER = prepare(
     select(
         *_SESSION_COLUMNS,
         *USER_COLUMNS,
@@ -106,7 +106,7 @@ _WITH_USER = (
 
 async def with_user(tx: Tx, session_hex: str) -> SessionOwner | None:
     """One round trip for the per-request auth check: session joined with user and project."""
-    row = (await tx.conn.execute(_WITH_USER, {"session_hex": session_hex})).mappings().first()
+    row = await tx.one(_WITH_USER, {"session_hex": session_hex})
     if row is None:
         return None
     user = to_user(row, row["endpoint_name"])
@@ -120,23 +120,25 @@ async def with_user(tx: Tx, session_hex: str) -> SessionOwner | None:
     )
 
 
-async def active_for_user(tx: Tx, user: User, now: int) -> list[Session]:
-    stmt = (
-        select(*_SESSION_COLUMNS)
-        .where(
-            sessions.c.user_pk == user.pk,
-            sessions.c.revoked_at.is_(None),
-            sessions.c.expires_at > now,
-        )
-        .order_by(sessions.c.created_at.desc(), sessions.c.id)
-        .limit(100)
+_ACTIVE = prepare(
+    select(*_SESSION_COLUMNS)
+    .where(
+        sessions.c.user_pk == bindparam("user_pk"),
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > bindparam("now"),
     )
-    rows = (await tx.conn.execute(stmt)).mappings().all()
+    .order_by(sessions.c.created_at.desc(), sessions.c.id)
+    .limit(100)
+)
+
+
+async def active_for_user(tx: Tx, user: User, now: int) -> list[Session]:
+    rows = await tx.all(_ACTIVE, {"user_pk": user.pk, "now": now})
     return [_session(r, user.unique_id) for r in rows]
 
 
 async def revoke(tx: Tx, *, session_hex: str, user_pk: int, now: int) -> bool:
-    result = await tx.conn.execute(
+    count = await tx.run(
         update(sessions)
         .where(
             and_(
@@ -148,20 +150,19 @@ async def revoke(tx: Tx, *, session_hex: str, user_pk: int, now: int) -> bool:
         )
         .values(revoked_at=now)
     )
-    return bool(result.rowcount)
+    return bool(count)
 
 
 async def revoke_all(tx: Tx, *, user_pk: int, now: int) -> int:
-    result = await tx.conn.execute(
+    return await tx.run(
         update(sessions)
         .where(sessions.c.user_pk == user_pk, sessions.c.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return int(result.rowcount)
 
 
 async def touch(tx: Tx, *, session_hex: str, now: int, older_than: int) -> None:
-    await tx.conn.execute(
+    await tx.run(
         update(sessions)
         .where(sessions.c.id == session_hex, sessions.c.last_seen_at < older_than)
         .values(last_seen_at=now)

@@ -12,9 +12,9 @@ async def failed_signins(tx: Tx) -> int:
     stmt = select(func.count()).where(
         signin_attempts.c.succeeded == false(), signin_attempts.c.kind != "signup"
     )
-    return int((await tx.conn.execute(stmt)).scalar_one())
+    return int(await tx.scalar(stmt))
 
 
 async def outbox_backlog(tx: Tx) -> int:
     stmt = select(func.count()).where(outbox.c.delivered_at.is_(None))
-    return int((await tx.conn.execute(stmt)).scalar_one())
+    return int(await tx.scalar(stmt))

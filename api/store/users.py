@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Select, insert, or_, select, update
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import Select, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from api.core import ids
 from api.core.clock import now_ms
 from api.core.models import User
-from api.store.engine import Tx
+from api.store.engine import Prepared, Tx, prepare
 from api.store.errors import taken
 from api.store.tables import endpoints, users
 
@@ -37,7 +36,7 @@ USER_COLUMNS = (
 )
 
 
-def to_user(row: RowMapping, endpoint_name: str) -> User:
+def to_user(row: Mapping[str, Any], endpoint_name: str) -> User:
     return User(
         pk=row["pk"],
         unique_id=row["unique_id"],
@@ -66,8 +65,8 @@ def _select() -> Select[Any]:
     )
 
 
-async def _one(tx: Tx, stmt: Select[Any]) -> User | None:
-    row = (await tx.conn.execute(stmt)).mappings().first()
+async def _one(tx: Tx, stmt: Select[Any] | Prepared) -> User | None:
+    row = await tx.one(stmt)
     return None if row is None else to_user(row, row["endpoint_name"])
 
 
@@ -90,11 +89,16 @@ async def in_project(tx: Tx, project_id: str, unique_id: str) -> User | None:
     return await _one(tx, stmt)
 
 
+_BY_PK = prepare(_select().where(users.c.pk == bindparam("pk")))
+_BY_PK_FOR_UPDATE = prepare(
+    _select().where(users.c.pk == bindparam("pk")).with_for_update(of=users)
+)
+
+
 async def by_pk(tx: Tx, pk: int, *, for_update: bool = False) -> User | None:
-    stmt = _select().where(users.c.pk == pk)
-    if for_update and tx.is_postgres:
-        stmt = stmt.with_for_update(of=users)
-    return await _one(tx, stmt)
+    stmt = _BY_PK_FOR_UPDATE if for_update and tx.is_postgres else _BY_PK
+    row = await tx.one(stmt, {"pk": pk})
+    return None if row is None else to_user(row, row["endpoint_name"])
 
 
 async def by_identifier(
@@ -124,11 +128,35 @@ async def insert_user(tx: Tx, *, endpoint_name: str, values: Mapping[str, Any]) 
     # No savepoint: a conflict ends the whole transaction (the caller raises), so there is
     # nothing to keep alive after it.
     try:
-        result = await tx.conn.execute(insert(users).values(**row_values).returning(*USER_COLUMNS))
-        row = result.mappings().one()
+        row = await tx.one(insert(users).values(**row_values).returning(*USER_COLUMNS))
     except IntegrityError as error:
         raise taken(error) from None
+    assert row is not None
     return to_user(row, endpoint_name)
+
+
+_UPDATES: dict[tuple[str, ...], Prepared] = {}
+
+
+def _update_statement(columns: tuple[str, ...]) -> Prepared:
+    """The versioned UPDATE for one set of columns, built once per set (there are few)."""
+    stmt = _UPDATES.get(columns)
+    if stmt is None:
+        stmt = prepare(
+            update(users)
+            .where(users.c.pk == bindparam("w_pk"), users.c.version == bindparam("w_version"))
+            .values(
+                {
+                    **{users.c[n]: bindparam(f"v_{n}", type_=users.c[n].type) for n in columns},
+                    users.c.version: users.c.version + 1,
+                    users.c.updated_at: bindparam("now"),
+                }
+            )
+            .returning(*USER_COLUMNS)
+        )
+        if len(_UPDATES) < 1024:
+            _UPDATES[columns] = stmt
+    return stmt
 
 
 async def update_versioned(
@@ -140,14 +168,10 @@ async def update_versioned(
 ) -> User | None:
     """Apply `changes` only if the row still has `user.version` (compare-and-set in the same
     statement). Returns the new row, or None when another writer got there first."""
+    params = {f"v_{name}": value for name, value in changes.items()}
+    params.update(w_pk=user.pk, w_version=user.version, now=now_ms())
     try:
-        result = await tx.conn.execute(
-            update(users)
-            .where(users.c.pk == user.pk, users.c.version == user.version)
-            .values(**changes, version=users.c.version + 1, updated_at=now_ms())
-            .returning(*USER_COLUMNS)
-        )
-        row = result.mappings().first()
+        row = await tx.one(_update_statement(tuple(changes)), params)
     except IntegrityError as error:
         raise taken(error, field_prefix=field_prefix) from None
     return None if row is None else to_user(row, user.endpoint)
@@ -156,7 +180,7 @@ async def update_versioned(
 async def set_password_hash(tx: Tx, pk: int, password_hash: str, old_hash: str) -> None:
     """Store an upgraded hash of the same password (rehash on sign-in); not a user change, so
     the version stays. Guarded by the old hash so a concurrent password change wins."""
-    await tx.conn.execute(
+    await tx.run(
         update(users)
         .where(users.c.pk == pk, users.c.password_hash == old_hash)
         .values(password_hash=password_hash)

@@ -6,7 +6,7 @@ import jwt
 import pytest
 
 from api.core.errors import AmendError, Reason
-from api.security.tokens import TokenService
+from api.security.tokens import VERIFIED_CACHE_SIZE, VERIFIED_CACHE_TTL_S, TokenService
 
 SECRET = "s" * 40
 HEX = "0123456789abcdef0123456789abcdef"
@@ -112,3 +112,58 @@ def test_expired_token_signed_with_the_previous_key_is_token_expired() -> None:
     with pytest.raises(AmendError) as info:
         rotated.decode(token)
     assert info.value.reason is Reason.TOKEN_EXPIRED
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_remembered_token_is_verified_afresh_once_past_its_expiry() -> None:
+    clock = _Clock()
+    tokens = TokenService(SECRET, issuer="amend", clock=clock)
+    token = _issue(exp=int(clock.now) + 10)
+    first = tokens.decode(token)
+    assert tokens.decode(token) is first  # from the cache
+    clock.now += 11
+    # Past `exp` by the service's clock the cache does not answer; PyJWT (on the real clock,
+    # where the token is still valid) decides.
+    assert tokens.decode(token) is not first
+
+
+def test_remembered_token_is_verified_again_after_the_cache_lifetime() -> None:
+    clock = _Clock()
+    tokens = TokenService(SECRET, issuer="amend", clock=clock)
+    token = _issue(exp=int(clock.now) + 3600)
+    first = tokens.decode(token)
+    clock.now += VERIFIED_CACHE_TTL_S + 1
+    again = tokens.decode(token)
+    assert again == first and again is not first
+
+
+def test_a_tampered_copy_of_a_remembered_token_is_still_refused() -> None:
+    tokens = _service()
+    token = _issue()
+    tokens.decode(token)
+    header, _payload, signature = token.split(".")
+    forged = jwt.encode(
+        {**jwt.decode(token, options={"verify_signature": False}), "sub": "f" * 32},
+        "another-key-entirely-another-key-xx",
+        algorithm="HS256",
+    ).split(".")[1]
+    with pytest.raises(AmendError) as caught:
+        tokens.decode(f"{header}.{forged}.{signature}")
+    assert caught.value.reason is Reason.INVALID_TOKEN
+
+
+def test_the_verified_cache_is_bounded() -> None:
+    tokens = _service()
+    first = _issue(iat=int(time.time()) - 1)
+    tokens.decode(first)
+    for i in range(VERIFIED_CACHE_SIZE):
+        tokens.decode(_issue(iat=int(time.time()) - 2 - i))
+    assert len(tokens._verified) == VERIFIED_CACHE_SIZE
+    assert first not in tokens._verified

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _utc(seconds: int) -> str:
+    # time.gmtime and an f-string: several times faster than datetime + strftime, and every
+    # profile answer formats a handful of these.
+    t = time.gmtime(seconds)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+        f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+    )
+
+
 def iso_ms(ms: int) -> str:
     """`2020-12-27T10:58:45.000Z`"""
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    return f"{_utc(ms // 1000)}.{ms % 1000:03d}Z"
 
 
 def iso_seconds(ms: int) -> str:
     """`2024-01-01T00:00:00Z`"""
-    return datetime.fromtimestamp(ms // 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{_utc(ms // 1000)}Z"

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
 from starlette.responses import Response
 from strawberry.extensions import (
     AddValidationRules,
@@ -38,33 +38,44 @@ CACHE_SIZE = 256
 _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
 
 
+def service_unavailable(errors: list[GraphQLError], response: object) -> list[GraphQLError]:
+    """Errors from an exhausted connection pool become SERVICE_UNAVAILABLE, and the answer a
+    503 with `Retry-After`."""
+    if not any(isinstance(e.original_error, Unavailable) for e in errors):
+        return errors
+    if isinstance(response, Response):
+        response.status_code = 503
+        response.headers["Retry-After"] = str(Unavailable.retry_after)
+    return [
+        GraphQLError(
+            "the service is busy; retry shortly",
+            path=e.path,
+            extensions={"code": "SERVICE_UNAVAILABLE"},
+        )
+        if isinstance(e.original_error, Unavailable)
+        else e
+        for e in errors
+    ]
+
+
 class ServiceUnavailable(SchemaExtension):
-    """Answer 503 with `Retry-After` when the database had no connection to spare."""
+    """`service_unavailable` for Strawberry's pipeline."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        errors = getattr(result, "errors", None) or []
-        if not any(isinstance(e.original_error, Unavailable) for e in errors):
-            return
-        result.errors = [  # type: ignore[union-attr]
-            GraphQLError(
-                "the service is busy; retry shortly",
-                path=e.path,
-                extensions={"code": "SERVICE_UNAVAILABLE"},
-            )
-            if isinstance(e.original_error, Unavailable)
-            else e
-            for e in errors
-        ]
-        response = getattr(self.execution_context.context, "response", None)
-        if isinstance(response, Response):
-            response.status_code = 503
-            response.headers["Retry-After"] = str(Unavailable.retry_after)
+        errors = getattr(result, "errors", None)
+        if errors:
+            response = getattr(self.execution_context.context, "response", None)
+            result.errors = service_unavailable(errors, response)  # type: ignore[union-attr]
 
 
 class AmendSchema(strawberry.Schema):
     hide_suggestions: bool = False
+    # What the limiter extensions enforce, for documents validated outside Strawberry's
+    # pipeline (`api.graphql.documents`).
+    validation_rules: tuple[type[ASTValidationRule], ...] = ()
+    max_tokens: int = 0
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -85,7 +96,7 @@ def build_schema(
     max_depth: int = 10,
     max_aliases: int = 15,
     max_tokens: int = 2000,
-) -> strawberry.Schema:
+) -> AmendSchema:
     # Factories: Strawberry builds fresh extension instances per request; the parser and
     # validation caches live at module level and are shared across requests.
     # The limiters' validation rules are built once: a fresh rule class per request would
@@ -115,6 +126,8 @@ def build_schema(
         ),
     )
     schema.hide_suggestions = not field_suggestions
+    schema.validation_rules = tuple(rules)
+    schema.max_tokens = max_tokens
     return schema
 
 

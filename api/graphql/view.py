@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 from importlib.resources import files
+from inspect import isawaitable
 from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import ExecutionResult, execute
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.execution import optimized_is_awaitable
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema._graphql_core import execution_context_class_kwargs
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from api.core.errors import Unavailable
 from api.graphql.context import Context
-from api.graphql.schema import build_schema
+from api.graphql.documents import Documents, finish_errors
+from api.graphql.schema import AmendSchema, build_schema
 from api.http.credentials import credentials_of
+from api.http.middleware import replaying
 from api.services.container import Services
 from api.services.context import RequestContext
 from api.services.origins import origin_listed
 
 _ORIGIN_LISTED = "amend.origin_listed"
+_REQUEST_KEYS = frozenset({"query", "variables", "operationName"})
 
 # A client watches its own account: a handful of streams per socket is plenty.
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 5
@@ -51,6 +59,10 @@ class AmendGraphQL(GraphQL[Context, None]):
             multipart_uploads_enabled=False,
         )
         self.services = services
+        self.schema: AmendSchema
+        self.documents = Documents(
+            self.schema, self.schema.validation_rules, max_tokens=self.schema.max_tokens
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -70,14 +82,66 @@ class AmendGraphQL(GraphQL[Context, None]):
         # Only JSON bodies: a cross-site "simple" request (text/plain, form encodings) can then
         # never reach a mutation, whatever the browser's CORS handling.
         if scope["type"] == "http" and scope["method"] == "POST":
-            content_type = Headers(scope=scope).get("content-type", "")
+            headers = Headers(scope=scope)
+            content_type = headers.get("content-type", "")
             if content_type.split(";", 1)[0].strip().lower() != "application/json":
                 await _unsupported_media_type(scope, receive, send)
                 return
+            body = await _read_body(receive)
+            if await self._run_known(scope, receive, send, headers, body):
+                return
+            receive = replaying(body, receive)
             # Media types are case-insensitive; Strawberry compares them as written.
-            headers = [(k, v.lower() if k == b"content-type" else v) for k, v in scope["headers"]]
-            scope = {**scope, "headers": headers}
+            raw = [(k, v.lower() if k == b"content-type" else v) for k, v in scope["headers"]]
+            scope = {**scope, "headers": raw}
         await super().__call__(scope, receive, send)
+
+    async def _run_known(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, body: bytes
+    ) -> bool:
+        """Execute a valid query or mutation directly (see `api.graphql.documents`); False
+        leaves the request to Strawberry's pipeline."""
+        accept = headers.get("accept", "")
+        if "multipart/mixed" in accept or "text/event-stream" in accept:
+            return False
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False
+        if not isinstance(data, dict) or not data.keys() <= _REQUEST_KEYS:
+            return False
+        query, variables = data.get("query"), data.get("variables")
+        operation_name = data.get("operationName")
+        if (
+            not isinstance(query, str)
+            or not (variables is None or isinstance(variables, dict))
+            or not (operation_name is None or isinstance(operation_name, str))
+        ):
+            return False
+        document = self.documents.get(query, operation_name)
+        if document is None:
+            return False
+        request = Request(scope, receive)
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        result = execute(
+            self.schema._schema,
+            document.node,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
+            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+            **execution_context_class_kwargs(self.schema.execution_context_class),
+        )
+        if isawaitable(result):
+            result = await result
+        assert isinstance(result, ExecutionResult)
+        answer: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            errors = finish_errors(self.schema, list(result.errors), sub_response)
+            answer["errors"] = [e.formatted for e in errors]
+        await self.create_response(answer, sub_response)(scope, receive, send)
+        return True
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         return bool(request.scope.get(_ORIGIN_LISTED))
@@ -125,3 +189,16 @@ async def _unsupported_media_type(scope: Scope, receive: Receive, send: Send) ->
         ]
     }
     await JSONResponse(body, status_code=415)(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    # The body-limit middleware has read (and bounded) it already: this joins its chunks.
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)

@@ -91,15 +91,29 @@ async def update_record(
     ep = await _authorize(ctx, endpoint, unique_id)
     services = ctx.services
     prepared: _PreparedPassword | None = None
+    # The owner's first try starts from the user the auth check read (no SELECT); the
+    # version check in the UPDATE tells whether that copy is still current.
+    known = None if ctx.is_master else (await ctx.caller()).user
     for attempt in range(MAX_ATTEMPTS):
         opener = services.db.read if dry_run else services.db.write
         try:
             result = await _attempt(
-                ctx, opener, ep, unique_id, data, strategy, expected_version, dry_run, prepared
+                ctx,
+                opener,
+                ep,
+                unique_id,
+                data,
+                strategy,
+                expected_version,
+                dry_run,
+                prepared,
+                known,
             )
         except TransientConflict:
             await asyncio.sleep(0.01 * 2**attempt)  # bounded: MAX_ATTEMPTS tries in all
             continue
+        finally:
+            known = None
         if isinstance(result, RecordUpdate):
             return result
         if result is None:
@@ -119,13 +133,17 @@ async def _attempt(
     expected_version: int | None,
     dry_run: bool,
     prepared: _PreparedPassword | None,
+    known: User | None,
 ) -> RecordUpdate | tuple[str, str, str, str | None] | None:
-    """One try: the update, or the password still to be hashed, or None (lost a race)."""
+    """One try: the update, or the password still to be hashed, or None (lost a race, or
+    `known` was stale: read afresh)."""
     async with opener() as tx:
-        user = await users.by_unique_id(tx, ep.id, unique_id, for_update=not dry_run)
+        user = known or await users.by_unique_id(tx, ep.id, unique_id, for_update=not dry_run)
         if user is None:
             raise AmendError(Reason.RECORD_NOT_FOUND, "no such record", field=("uniqueId",))
         if expected_version is not None and user.version != expected_version:
+            if known is not None:
+                return None
             raise AmendError(
                 Reason.VERSION_CONFLICT,
                 f"the record is at version {user.version}, not {expected_version}",

@@ -14,8 +14,9 @@ the loop again when it is done. So nothing may wait inside SQLite:
 - the busy timeout is zero: when another process (`--workers N`) holds the write lock, the
   statement is retried after an `asyncio.sleep` backoff, up to `SQLITE_BUSY_TIMEOUT_MS`, and
   then answered 503;
-- WAL checkpoints (which write and fsync the database file) run in a background thread on
-  their own connection instead of inside whichever commit crosses the threshold.
+- WAL checkpoints stay SQLite's automatic ones, in the commit that crosses 1,000 pages. A
+  checkpointer thread on its own connection was tried: readers then contend with it for the
+  WAL index, and SQLite resolves that by sleeping inside the read, on the loop's thread.
 
 PostgreSQL runs through SQLAlchemy's asyncpg dialect on a pooled `AsyncConnection`.
 """
@@ -23,8 +24,6 @@ PostgreSQL runs through SQLAlchemy's asyncpg dialect on a pooled `AsyncConnectio
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -42,14 +41,10 @@ from sqlalchemy.sql.elements import ClauseElement
 from api.core.errors import TransientConflict, Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
-# How often the background checkpointer looks at the WAL when there were writes.
-CHECKPOINT_INTERVAL_S = 1.0
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 
 Row = dict[str, Any]
 Params = Mapping[str, Any] | None
-
-log = logging.getLogger("amend.store")
 
 
 def _json_dumps(value: Any) -> str:
@@ -257,8 +252,6 @@ class _SqlitePool:
         self._freed: asyncio.Condition | None = None
         self._writer: sqlite3.Connection | None = None
         self._write_lock: asyncio.Lock | None = None
-        self._wrote = False
-        self._checkpointer: asyncio.Task[None] | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -267,7 +260,6 @@ class _SqlitePool:
             "PRAGMA busy_timeout=0",
             "PRAGMA foreign_keys=ON",
             "PRAGMA synchronous=NORMAL",
-            "PRAGMA wal_autocheckpoint=0",
         ):
             conn.execute(pragma).close()
         return conn
@@ -304,32 +296,9 @@ class _SqlitePool:
             self._write_lock = asyncio.Lock()
         if self._writer is None:
             self._writer = self._connect()
-        if self._checkpointer is None:
-            self._checkpointer = asyncio.get_running_loop().create_task(self._checkpoints())
-        self._wrote = True
         return self._write_lock, self._writer
 
-    async def _checkpoints(self) -> None:
-        conn = await asyncio.to_thread(self._connect)
-        try:
-            while True:
-                await asyncio.sleep(CHECKPOINT_INTERVAL_S)
-                if not self._wrote:
-                    continue
-                self._wrote = False
-                try:
-                    await asyncio.to_thread(_checkpoint, conn)
-                except sqlite3.Error as error:  # pragma: no cover - retried next interval
-                    log.warning("WAL checkpoint failed: %s", error)
-        finally:
-            conn.close()
-
     async def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointer
-            self._checkpointer = None
         for conn in self._idle:
             conn.close()
         self._idle.clear()
@@ -337,11 +306,6 @@ class _SqlitePool:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    # PASSIVE never waits for readers or writers; what it cannot copy now, a later one will.
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
 
 
 class Database:
@@ -393,14 +357,17 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        """A consistent view for a few statements; nothing written."""
+        """A few statements that write nothing.
+
+        On SQLite each statement runs on its own (autocommit) and sees the latest commit: no
+        read needs a snapshot across statements, and BEGIN and ROLLBACK would double the
+        statements of a one-query read. What must agree with a write is read in `write()`."""
         if self._sqlite is None:
             async with self._connection() as conn:
                 yield _AsyncTx(conn)
             return
         reader = await self._sqlite.acquire()
         try:
-            await _execute(reader, "BEGIN", ())
             yield _SqliteTx(reader, self.dialect)
         finally:
             await self._sqlite.release(reader)

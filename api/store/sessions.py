@@ -161,9 +161,12 @@ async def revoke_all(tx: Tx, *, user_pk: int, now: int) -> int:
     )
 
 
+_TOUCH = prepare(
+    update(sessions)
+    .where(sessions.c.id == bindparam("session_hex"), sessions.c.last_seen_at < bindparam("older"))
+    .values(last_seen_at=bindparam("now"))
+)
+
+
 async def touch(tx: Tx, *, session_hex: str, now: int, older_than: int) -> None:
-    await tx.run(
-        update(sessions)
-        .where(sessions.c.id == session_hex, sessions.c.last_seen_at < older_than)
-        .values(last_seen_at=now)
-    )
+    await tx.run(_TOUCH, {"session_hex": session_hex, "now": now, "older": older_than})

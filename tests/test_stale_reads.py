@@ -1,5 +1,6 @@
-"""`updateMe` starts from the user as the auth check read it; a change that lands between
-that read and the write must neither be lost nor turn into a false version conflict."""
+"""`updateMe` and the owner's record updates start from the user as the auth check read it; a
+change that lands between that read and the write must neither be lost nor turn into a false
+version conflict."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import httpx
 import pytest
 
 from api.core.errors import AmendError, Reason
-from api.services import profile
+from api.core.strategy import Strategy
+from api.services import profile, records
 from api.services.container import Services
 from api.services.context import Credentials, RequestContext
 from tests.conftest import ProjectKeys
@@ -57,4 +59,48 @@ async def test_stale_expected_version_is_still_a_version_conflict(
     ctx = await _context_read_before_a_concurrent_change(services, db, account.token)
     with pytest.raises(AmendError) as caught:
         await profile.update_me(ctx, profile.ProfileChanges(first_name="Ann", expected_version=1))
+    assert caught.value.reason is Reason.VERSION_CONFLICT
+
+
+async def test_record_merge_onto_a_stale_read_keeps_the_concurrent_change(
+    client: httpx.AsyncClient, services: Services, project: ProjectKeys, db: TestDB
+) -> None:
+    account = await sign_up(client, project.api_key)
+    ctx = await _context_read_before_a_concurrent_change(services, db, account.token)
+    result = await records.update_record(
+        ctx,
+        endpoint="users",
+        unique_id=account.unique_id,
+        data={"theme": "dark"},
+        strategy=Strategy.MERGE,
+    )
+    assert result.written
+    assert result.record.data == {"plan": "gold", "seen": 1, "theme": "dark"}
+    assert result.record.version == 3
+
+
+async def test_record_expected_version_is_checked_against_the_current_row(
+    client: httpx.AsyncClient, services: Services, project: ProjectKeys, db: TestDB
+) -> None:
+    account = await sign_up(client, project.api_key)
+    ctx = await _context_read_before_a_concurrent_change(services, db, account.token)
+    result = await records.update_record(
+        ctx,
+        endpoint="users",
+        unique_id=account.unique_id,
+        data={"theme": "dark"},
+        strategy=Strategy.MERGE,
+        expected_version=2,
+    )
+    assert result.record.version == 3
+    ctx = RequestContext(services, Credentials(token=account.token))
+    with pytest.raises(AmendError) as caught:
+        await records.update_record(
+            ctx,
+            endpoint="users",
+            unique_id=account.unique_id,
+            data={"theme": "light"},
+            strategy=Strategy.MERGE,
+            expected_version=2,
+        )
     assert caught.value.reason is Reason.VERSION_CONFLICT

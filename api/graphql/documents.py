@@ -1,0 +1,101 @@
+"""Documents that parsed and validated once, executed directly on later requests.
+
+A client sends the same few operation texts over and over. Strawberry's request pipeline
+(extension hooks around parsing, validation and execution, its HTTP adapters) costs more than
+Amend's own work on a small mutation, so the view runs a known-good document straight through
+graphql-core with the same schema, rules, error handling and response shape. Anything else:
+a text not seen before that fails to parse or validate, a subscription, an `Accept` asking for
+a streamed answer, an unusual body: goes through Strawberry's full pipeline, which writes the
+error answers.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+    parse,
+)
+from graphql.validation import specified_rules
+from strawberry.schema.schema import validate_document
+
+from api.graphql.errors import should_mask
+from api.graphql.schema import AmendSchema, service_unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    node: DocumentNode
+    operation: OperationDefinitionNode
+
+
+class Documents:
+    """A bounded cache of query texts that are valid against the schema and its limits."""
+
+    def __init__(
+        self,
+        schema: AmendSchema,
+        rules: Sequence[type[ASTValidationRule]],
+        *,
+        max_tokens: int,
+        size: int = 256,
+    ) -> None:
+        self._schema = schema
+        self._rules = (*specified_rules, *rules)
+        self._max_tokens = max_tokens
+        self._size = size
+        self._valid: OrderedDict[tuple[str, str | None], Document] = OrderedDict()
+
+    def get(self, query: str, operation_name: str | None) -> Document | None:
+        """The document, if this text and operation name make a valid query or mutation."""
+        key = (query, operation_name)
+        found = self._valid.get(key)
+        if found is not None:
+            self._valid.move_to_end(key)
+            return found
+        try:
+            node = parse(query, max_tokens=self._max_tokens)
+        except GraphQLError:
+            return None
+        operation = get_operation_ast(node, operation_name)
+        if operation is None or operation.operation is OperationType.SUBSCRIPTION:
+            return None
+        # Strawberry's own validation: these rules plus its Maybe and @oneOf checks.
+        if validate_document(self._schema._schema, node, self._rules):
+            return None
+        found = Document(node, operation)
+        self._valid[key] = found
+        if len(self._valid) > self._size:
+            self._valid.popitem(last=False)
+        return found
+
+
+def finish_errors(
+    schema: AmendSchema, errors: list[GraphQLError], response: Any
+) -> list[GraphQLError]:
+    """What the schema's extensions do to execution errors, in the same order: log and
+    redact, answer an exhausted pool with 503, then mask unexpected exceptions."""
+    schema.process_errors(errors)
+    errors = service_unavailable(errors, response)
+    return [_masked(e) if should_mask(e) else e for e in errors]
+
+
+def _masked(error: GraphQLError) -> GraphQLError:
+    # As Strawberry's MaskErrors extension words it.
+    return GraphQLError(
+        message="Unexpected error.",
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+    )

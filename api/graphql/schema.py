@@ -21,6 +21,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.types import ExecutionContext
 
 from api.core.errors import Unavailable
@@ -68,6 +69,21 @@ class ServiceUnavailable(SchemaExtension):
         if errors:
             response = getattr(self.execution_context.context, "response", None)
             result.errors = service_unavailable(errors, response)  # type: ignore[union-attr]
+
+
+class CachedNameConverter(NameConverter):
+    """Strawberry converts each argument's field names to camelCase on every request; the
+    names are few and fixed, so each is converted once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._names: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        converted = self._names.get(name)
+        if converted is None:
+            converted = self._names[name] = super().apply_naming_config(name)
+        return converted
 
 
 class AmendSchema(strawberry.Schema):
@@ -122,7 +138,9 @@ def build_schema(
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(
-            disable_field_suggestions=not field_suggestions, scalar_map=SCALAR_MAP
+            disable_field_suggestions=not field_suggestions,
+            scalar_map=SCALAR_MAP,
+            name_converter=CachedNameConverter(),
         ),
     )
     schema.hide_suggestions = not field_suggestions

@@ -89,6 +89,15 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+# Added unless the route set its own; responses carry account data or tokens, so they are
+# never cached anywhere.
+_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+)
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -100,11 +109,9 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("x-content-type-options", "nosniff")
-                headers.setdefault("referrer-policy", "no-referrer")
-                # Responses carry account data or tokens: never cache them anywhere.
-                headers.setdefault("cache-control", "no-store")
+                raw = message["headers"] = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in raw}
+                raw.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

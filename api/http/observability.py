@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import defaultdict
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("amend.http")
@@ -124,9 +124,11 @@ class ObservabilityMiddleware:
             nonlocal status, throttled
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["x-request-id"] = request_id
-                throttled = "retry-after" in headers and status != 503
+                raw = message["headers"] = [
+                    h for h in message.get("headers", ()) if h[0].lower() != b"x-request-id"
+                ]
+                raw.append((b"x-request-id", request_id.encode("latin-1")))
+                throttled = status != 503 and any(h[0].lower() == b"retry-after" for h in raw)
             await send(message)
 
         try:
@@ -135,13 +137,14 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - start
             route = route_name(scope["path"])
             self.metrics.observe(route, scope["method"], status, elapsed, throttled)
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": scope["method"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )

@@ -13,11 +13,11 @@ from api.rest.envelopes import JSON, ce_error, me_error, user_v1_error
 from api.rest.openapi import openapi_document
 
 ROUTES = [
+    Route("/me", me.me, methods=["GET", "PATCH"]),
     Route("/1/ce/{endpoint}", ce.record, methods=["GET", "PUT", "POST"]),
     Route("/1/ce/{endpoint}/login", ce.login, methods=["POST"]),
     Route("/api/user/v1/update", user_v1.update, methods=["PUT", "POST"]),
     Route("/api/user/v1/login", user_v1.login, methods=["POST"]),
-    Route("/me", me.me, methods=["GET", "PATCH"]),
 ]
 
 

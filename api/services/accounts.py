@@ -268,8 +268,7 @@ async def session_info(ctx: RequestContext) -> SessionInfo:
     now = now_ms()
     async with ctx.services.db.read() as tx:
         active = await sessions.active_for_user(tx, caller.user, now)
-        signins = await attempts.for_user(tx, user_pk=caller.user.pk, kinds=("signin", "reauth"))
-        signups = await attempts.for_user(tx, user_pk=caller.user.pk, kinds=("signup",))
+        signins, signups = await attempts.recent_for_user(tx, user_pk=caller.user.pk)
     current = next((s for s in active if s.id == caller.session.id), None)
     return SessionInfo(
         signin_attempts=tuple(signins),

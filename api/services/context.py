@@ -64,6 +64,9 @@ class RequestContext:
             return self._key_project
         creds = self.credentials
         by_key = by_master = None
+        if creds.api_key is None and creds.master_key is None:
+            self._keys_resolved = True
+            return None
         async with self.services.db.read() as tx:
             if creds.api_key is not None:
                 by_key = await projects.by_api_key_digest(tx, keys.digest(creds.api_key))

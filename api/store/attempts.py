@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, bindparam, false, func, insert, or_, select, text, update
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 
 from api.core.models import SignInAttempt
-from api.store.engine import Prepared, Tx, prepare
+from api.store.engine import Tx, prepare
 from api.store.tables import signin_attempts as t
 
 _ADVISORY_LOCK = prepare(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"))
@@ -79,33 +93,46 @@ async def failures_for_ip(tx: Tx, *, ip: str, since: int) -> tuple[int, int | No
     return await _failures(tx, t.c.ip == ip, since)
 
 
-# The two lists every profile answer carries (SPEC §7.3), built once.
-_FOR_USER: dict[tuple[str, ...], Prepared] = {
-    kinds: prepare(
+def _recent(kinds: tuple[str, ...]) -> Select[Any]:
+    return (
         select(t)
         .where(t.c.user_pk == bindparam("user_pk"), or_(*(t.c.kind == k for k in kinds)))
         .order_by(t.c.id.desc())
         .limit(bindparam("limit"))
     )
-    for kinds in (("signin", "reauth"), ("signup",))
-}
 
 
-async def for_user(
-    tx: Tx, *, user_pk: int, kinds: tuple[str, ...], limit: int = 20
-) -> list[SignInAttempt]:
-    stmt = _FOR_USER.get(kinds)
-    if stmt is None:
-        raise ValueError(f"no prepared statement for attempt kinds {kinds}")
-    return [
-        SignInAttempt(
-            id=r["id"],
-            kind=r["kind"],
-            identifier=r["identifier"],
-            succeeded=bool(r["succeeded"]),
-            reason=r["reason"],
-            ip=r["ip"],
-            created_at=r["created_at"],
-        )
-        for r in await tx.all(stmt, {"user_pk": user_pk, "limit": limit})
-    ]
+SIGNIN_KINDS = ("signin", "reauth")
+SIGNUP_KINDS = ("signup",)
+# The two lists every profile answer carries (SPEC §7.3), in one round trip.
+_RECENT = prepare(
+    union_all(select(_recent(SIGNIN_KINDS).subquery()), select(_recent(SIGNUP_KINDS).subquery()))
+)
+
+
+async def recent_for_user(
+    tx: Tx, *, user_pk: int, limit: int = 20
+) -> tuple[list[SignInAttempt], list[SignInAttempt]]:
+    """The latest sign-in (and re-authentication) attempts, and sign-up attempts, newest
+    first: at most `limit` of each."""
+    rows = await tx.all(_RECENT, {"user_pk": user_pk, "limit": limit})
+    found = sorted(
+        (
+            SignInAttempt(
+                id=r["id"],
+                kind=r["kind"],
+                identifier=r["identifier"],
+                succeeded=bool(r["succeeded"]),
+                reason=r["reason"],
+                ip=r["ip"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ),
+        key=lambda a: a.id,
+        reverse=True,
+    )
+    return (
+        [a for a in found if a.kind in SIGNIN_KINDS],
+        [a for a in found if a.kind in SIGNUP_KINDS],
+    )

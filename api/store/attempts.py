@@ -10,7 +10,6 @@ from sqlalchemy import (
     bindparam,
     false,
     func,
-    insert,
     or_,
     select,
     text,
@@ -19,7 +18,7 @@ from sqlalchemy import (
 )
 
 from api.core.models import SignInAttempt
-from api.store.engine import Tx, prepare
+from api.store.engine import Prepared, Tx, insert_values, prepare
 from api.store.tables import signin_attempts as t
 
 _ADVISORY_LOCK = prepare(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"))
@@ -49,32 +48,59 @@ async def record(
     reason: str | None,
     now: int,
 ) -> int:
-    attempt_id = await tx.scalar(
-        insert(t)
-        .values(
-            endpoint_id=endpoint_id,
-            user_pk=user_pk,
-            kind=kind,
-            identifier=identifier[:254],
-            ip=ip,
-            succeeded=succeeded,
-            reason=reason,
-            created_at=now,
-        )
-        .returning(t.c.id)
+    stmt, params = insert_values(
+        t,
+        {
+            "endpoint_id": endpoint_id,
+            "user_pk": user_pk,
+            "kind": kind,
+            "identifier": identifier[:254],
+            "ip": ip,
+            "succeeded": succeeded,
+            "reason": reason,
+            "created_at": now,
+        },
+        returning=("id",),
     )
+    attempt_id = await tx.scalar(stmt, params)
     return int(attempt_id)
 
 
 async def finish(tx: Tx, attempt_id: int, *, succeeded: bool, reason: str | None) -> None:
-    await tx.run(update(t).where(t.c.id == attempt_id).values(succeeded=succeeded, reason=reason))
+    await tx.run(_FINISH, {"attempt_id": attempt_id, "ok": succeeded, "why": reason})
 
 
-async def _failures(tx: Tx, where: ColumnElement[bool], since: int) -> tuple[int, int | None]:
-    stmt = select(func.count().label("n"), func.min(t.c.created_at).label("oldest")).where(
-        where, t.c.succeeded == false(), t.c.created_at >= since, t.c.kind != "signup"
+_FINISH = prepare(
+    update(t)
+    .where(t.c.id == bindparam("attempt_id"))
+    .values(succeeded=bindparam("ok"), reason=bindparam("why"))
+)
+
+
+def _failures_where(where: ColumnElement[bool]) -> Prepared:
+    return prepare(
+        select(func.count().label("n"), func.min(t.c.created_at).label("oldest")).where(
+            where,
+            t.c.succeeded == false(),
+            t.c.created_at >= bindparam("since"),
+            t.c.kind != "signup",
+        )
     )
-    row = await tx.one(stmt)
+
+
+_BY_IDENTIFIER = (t.c.endpoint_id == bindparam("endpoint_id")) & (
+    t.c.identifier == bindparam("identifier")
+)
+_FAILURES_OF_IDENTIFIER = _failures_where(_BY_IDENTIFIER)
+_FAILURES_OF_IDENTITY = _failures_where(
+    (t.c.endpoint_id == bindparam("endpoint_id"))
+    & or_(t.c.identifier == bindparam("identifier"), t.c.user_pk == bindparam("user_pk"))
+)
+_FAILURES_OF_IP = _failures_where(t.c.ip == bindparam("ip"))
+
+
+async def _failures(tx: Tx, stmt: Prepared, params: dict[str, Any]) -> tuple[int, int | None]:
+    row = await tx.one(stmt, params)
     assert row is not None
     return int(row["n"]), row["oldest"]
 
@@ -83,14 +109,14 @@ async def failures_for_identity(
     tx: Tx, *, endpoint_id: int, identifier: str, user_pk: int | None, since: int
 ) -> tuple[int, int | None]:
     """Failures against this identifier, or against the user it names (by any identifier)."""
-    match: ColumnElement[bool] = t.c.identifier == identifier
-    if user_pk is not None:
-        match = or_(match, t.c.user_pk == user_pk)
-    return await _failures(tx, (t.c.endpoint_id == endpoint_id) & match, since)
+    params = {"endpoint_id": endpoint_id, "identifier": identifier, "since": since}
+    if user_pk is None:
+        return await _failures(tx, _FAILURES_OF_IDENTIFIER, params)
+    return await _failures(tx, _FAILURES_OF_IDENTITY, {**params, "user_pk": user_pk})
 
 
 async def failures_for_ip(tx: Tx, *, ip: str, since: int) -> tuple[int, int | None]:
-    return await _failures(tx, t.c.ip == ip, since)
+    return await _failures(tx, _FAILURES_OF_IP, {"ip": ip, "since": since})
 
 
 def _recent(kinds: tuple[str, ...]) -> Select[Any]:

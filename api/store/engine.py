@@ -31,6 +31,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -75,6 +76,27 @@ def prepare(stmt: Executable) -> Prepared:
 
 
 Statement = Prepared | Executable
+
+_INSERTS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Prepared] = {}
+
+
+def insert_values(
+    table: Table, values: Mapping[str, Any], returning: tuple[str, ...] = ()
+) -> tuple[Prepared, dict[str, Any]]:
+    """A prepared INSERT of these columns (built once per table and column set) and its
+    parameters."""
+    key = (table.name, tuple(values), returning)
+    stmt = _INSERTS.get(key)
+    if stmt is None:
+        built = insert(table).values(
+            {table.c[n]: bindparam(f"v_{n}", type_=table.c[n].type) for n in values}
+        )
+        if returning:
+            built = built.returning(*(table.c[n] for n in returning))
+        stmt = prepare(built)
+        if len(_INSERTS) < 1024:
+            _INSERTS[key] = stmt
+    return stmt, {f"v_{n}": v for n, v in values.items()}
 
 
 class _Plan:

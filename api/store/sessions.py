@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from api.core.models import Session, User
-from api.store.engine import Tx, prepare
+from api.store.engine import Tx, insert_values, prepare
 from api.store.tables import endpoints, projects, sessions, users
 from api.store.users import USER_COLUMNS, to_user
 
@@ -58,7 +58,7 @@ async def create(
         "user_agent": (user_agent or "")[:512] or None,
         "ip": ip,
     }
-    await tx.run(insert(sessions).values(**values))
+    await tx.run(*insert_values(sessions, values))
     return Session(
         id=session_hex,
         user_pk=user.pk,

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from api.core import ids
 from api.core.clock import now_ms
 from api.core.models import User
-from api.store.engine import Prepared, Tx, prepare
+from api.store.engine import Prepared, Tx, insert_values, prepare
 from api.store.errors import taken
 from api.store.tables import endpoints, users
 
@@ -76,10 +76,17 @@ async def by_unique_id(
     if not ids.is_hex_id(unique_id):
         # Not an id at all (it may even hold characters PostgreSQL refuses): nobody has it.
         return None
-    stmt = _select().where(users.c.endpoint_id == endpoint_id, users.c.unique_id == unique_id)
-    if for_update and tx.is_postgres:
-        stmt = stmt.with_for_update(of=users)
-    return await _one(tx, stmt)
+    stmt = _BY_UNIQUE_ID_FOR_UPDATE if for_update and tx.is_postgres else _BY_UNIQUE_ID
+    row = await tx.one(stmt, {"endpoint_id": endpoint_id, "unique_id": unique_id})
+    return None if row is None else to_user(row, row["endpoint_name"])
+
+
+_UNIQUE_ID_MATCH = (
+    users.c.endpoint_id == bindparam("endpoint_id"),
+    users.c.unique_id == bindparam("unique_id"),
+)
+_BY_UNIQUE_ID = prepare(_select().where(*_UNIQUE_ID_MATCH))
+_BY_UNIQUE_ID_FOR_UPDATE = prepare(_select().where(*_UNIQUE_ID_MATCH).with_for_update(of=users))
 
 
 async def in_project(tx: Tx, project_id: str, unique_id: str) -> User | None:
@@ -105,16 +112,32 @@ async def by_identifier(
     tx: Tx, endpoint_id: int, username_key: str, email_key: str | None
 ) -> User | None:
     """A user whose username or email matches; a username match wins."""
-    match = users.c.username_canonical == username_key
-    if email_key is not None:
-        match = or_(match, users.c.email_canonical == email_key)
-    stmt = (
-        _select()
-        .where(users.c.endpoint_id == endpoint_id, match)
-        .order_by((users.c.username_canonical == username_key).desc())
-        .limit(1)
+    params = {"endpoint_id": endpoint_id, "username": username_key}
+    if email_key is None:
+        row = await tx.one(_BY_USERNAME, params)
+    else:
+        row = await tx.one(_BY_USERNAME_OR_EMAIL, {**params, "email": email_key})
+    return None if row is None else to_user(row, row["endpoint_name"])
+
+
+_BY_USERNAME = prepare(
+    _select().where(
+        users.c.endpoint_id == bindparam("endpoint_id"),
+        users.c.username_canonical == bindparam("username"),
     )
-    return await _one(tx, stmt)
+)
+_BY_USERNAME_OR_EMAIL = prepare(
+    _select()
+    .where(
+        users.c.endpoint_id == bindparam("endpoint_id"),
+        or_(
+            users.c.username_canonical == bindparam("username"),
+            users.c.email_canonical == bindparam("email"),
+        ),
+    )
+    .order_by((users.c.username_canonical == bindparam("username")).desc())
+    .limit(1)
+)
 
 
 async def by_email(tx: Tx, endpoint_id: int, email_key: str) -> User | None:
@@ -128,7 +151,10 @@ async def insert_user(tx: Tx, *, endpoint_name: str, values: Mapping[str, Any]) 
     # No savepoint: a conflict ends the whole transaction (the caller raises), so there is
     # nothing to keep alive after it.
     try:
-        row = await tx.one(insert(users).values(**row_values).returning(*USER_COLUMNS))
+        stmt, params = insert_values(
+            users, row_values, returning=tuple(c.name for c in USER_COLUMNS)
+        )
+        row = await tx.one(stmt, params)
     except IntegrityError as error:
         raise taken(error) from None
     assert row is not None

@@ -10,13 +10,9 @@ def now_ms() -> int:
 
 
 def _utc(seconds: int) -> str:
-    # time.gmtime and an f-string: several times faster than datetime + strftime, and every
+    # time.gmtime + time.strftime: several times faster than datetime + strftime, and every
     # profile answer formats a handful of these.
-    t = time.gmtime(seconds)
-    return (
-        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
-        f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-    )
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def iso_ms(ms: int) -> str:

@@ -18,16 +18,6 @@ def _bearer(value: str) -> str:
     return value.strip()
 
 
-def token_of(conn: HTTPConnection, cookie_name: str) -> str | None:
-    """Bearer, then X-Access-Token, then the cookie: the first one present decides."""
-    headers = conn.headers
-    if (auth := headers.get("authorization")) is not None:
-        return _bearer(auth)
-    if (access := headers.get("x-access-token")) is not None:
-        return access.strip()
-    return conn.cookies.get(cookie_name)
-
-
 def client_ip(conn: HTTPConnection, trusted_proxies: frozenset[str]) -> str | None:
     peer = conn.client.host if conn.client else None
     if peer is None or peer not in trusted_proxies:
@@ -49,14 +39,31 @@ def client_ip(conn: HTTPConnection, trusted_proxies: frozenset[str]) -> str | No
     return peer
 
 
+_READ = frozenset(
+    {b"authorization", b"x-access-token", b"x-api-key", b"x-master-key", b"origin", b"user-agent"}
+)
+
+
 def credentials_of(conn: HTTPConnection, settings: Settings) -> Credentials:
-    q = conn.query_params
-    h = conn.headers
+    # One pass over the raw headers (ASGI names are lowercase; the first occurrence counts,
+    # as with Starlette's `Headers.get`), and the query string parsed only when there is one.
+    h: dict[bytes, str] = {}
+    for name, value in conn.scope["headers"]:
+        if name in _READ and name not in h:
+            h[name] = value.decode("latin-1")
+    q = conn.query_params if conn.scope.get("query_string") else {}
+    # Bearer, then X-Access-Token, then the cookie: the first one present decides.
+    if (auth := h.get(b"authorization")) is not None:
+        token: str | None = _bearer(auth)
+    elif (access := h.get(b"x-access-token")) is not None:
+        token = access.strip()
+    else:
+        token = conn.cookies.get(settings.cookie_name)
     return Credentials(
-        token=token_of(conn, settings.cookie_name) or None,
-        api_key=q.get("key") or h.get("x-api-key") or None,
-        master_key=q.get("masterKey") or h.get("x-master-key") or None,
-        origin=h.get("origin"),
+        token=token or None,
+        api_key=q.get("key") or h.get(b"x-api-key") or None,
+        master_key=q.get("masterKey") or h.get(b"x-master-key") or None,
+        origin=h.get(b"origin"),
         ip=client_ip(conn, settings.trusted_proxies),
-        user_agent=h.get("user-agent"),
+        user_agent=h.get(b"user-agent"),
     )

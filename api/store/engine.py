@@ -275,15 +275,19 @@ class _SqlitePool:
         self._writer: sqlite3.Connection | None = None
         self._write_lock: asyncio.Lock | None = None
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA busy_timeout=0",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA synchronous=NORMAL",
-        ):
-            conn.execute(pragma).close()
+    async def _connect(self) -> sqlite3.Connection:
+        # timeout=0: opening must not wait inside SQLite either (the default is 5 s).
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        try:
+            mode = (await _execute(conn, "PRAGMA journal_mode", ())).fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                # Switching needs the database to itself; migrations have usually done it.
+                (await _execute(conn, "PRAGMA journal_mode=WAL", ())).close()
+            for pragma in ("PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL"):
+                conn.execute(pragma).close()
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     async def acquire(self) -> sqlite3.Connection:
@@ -292,7 +296,7 @@ class _SqlitePool:
         if self._open < self.limit:
             self._open += 1
             try:
-                return self._connect()
+                return await self._connect()
             except BaseException:
                 self._open -= 1
                 raise
@@ -313,12 +317,16 @@ class _SqlitePool:
             async with self._freed:
                 self._freed.notify()
 
-    def writer(self) -> tuple[asyncio.Lock, sqlite3.Connection]:
+    def write_lock(self) -> asyncio.Lock:
         if self._write_lock is None:
             self._write_lock = asyncio.Lock()
+        return self._write_lock
+
+    async def writer(self) -> sqlite3.Connection:
+        """The one writer connection; call with `write_lock()` held."""
         if self._writer is None:
-            self._writer = self._connect()
-        return self._write_lock, self._writer
+            self._writer = await self._connect()
+        return self._writer
 
     async def close(self) -> None:
         for conn in self._idle:
@@ -409,8 +417,8 @@ class Database:
                     raise TransientConflict(str(error.orig)) from error
                 raise
             return
-        lock, writer = self._sqlite.writer()
-        async with lock:
+        async with self._sqlite.write_lock():
+            writer = await self._sqlite.writer()
             await _execute(writer, "BEGIN IMMEDIATE", ())
             sqlite_tx = _SqliteTx(writer, self.dialect)
             try:

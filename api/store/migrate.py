@@ -34,6 +34,11 @@ async def upgrade(db: Database) -> None:
     def run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), "head")
 
+    if db.is_sqlite:
+        # WAL is a property of the file: set once here, while nothing else uses it, so that
+        # serving connections never need the database to themselves to switch it.
+        async with db.engine.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     async with db.engine.connect() as conn:
         await conn.run_sync(run)
         await conn.commit()

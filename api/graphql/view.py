@@ -140,7 +140,18 @@ class AmendGraphQL(GraphQL[Context, None]):
         if result.errors:
             errors = finish_errors(self.schema, list(result.errors), sub_response)
             answer["errors"] = [e.formatted for e in errors]
-        await self.create_response(answer, sub_response)(scope, receive, send)
+        # What `create_response` builds, sent without a second Response object.
+        body = orjson.dumps(answer)
+        raw = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+            *sub_response.raw_headers,
+        ]
+        status = sub_response.status_code or 200
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+        if sub_response.background is not None:
+            await sub_response.background()
         return True
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from api.config import Settings
 from api.security.passwords import PasswordHasher
 from api.security.tokens import TokenService
+from api.services.activity import SessionActivity
 from api.services.delivery import DeliveryWorker, mailer_for
 from api.services.events import UserEvents
 from api.store import Database
@@ -20,6 +21,7 @@ class Services:
     tokens: TokenService
     events: UserEvents
     delivery: DeliveryWorker
+    activity: SessionActivity
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -34,6 +36,7 @@ class Services:
             db=db,
             events=UserEvents(settings.database_url),
             delivery=DeliveryWorker(db, mailer_for(settings.mailer)),
+            activity=SessionActivity(db),
             hasher=PasswordHasher(
                 memory_kib=settings.argon2_memory_kib,
                 time_cost=settings.argon2_time_cost,
@@ -55,6 +58,7 @@ class Services:
         await self.events.start()
 
     async def close(self) -> None:
+        await self.activity.close()
         await self.delivery.stop()
         await self.events.stop()
         self.hasher.close()

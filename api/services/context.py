@@ -18,8 +18,6 @@ from api.security.tokens import Claims
 from api.services.container import Services
 from api.store import projects, sessions
 
-LAST_SEEN_RESOLUTION_MS = 60_000
-
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
@@ -163,11 +161,7 @@ class RequestContext:
             raise AmendError(Reason.SESSION_REVOKED, "the session has been revoked")
         if session.expires_at <= now:
             raise AmendError(Reason.TOKEN_EXPIRED, "the session has expired")
-        if session.last_seen_at < now - LAST_SEEN_RESOLUTION_MS:
-            async with self.services.db.write() as wtx:
-                await sessions.touch(
-                    wtx, session_hex=session.id, now=now, older_than=now - LAST_SEEN_RESOLUTION_MS
-                )
+        self.services.activity.seen(session.id, session.last_seen_at, now)
         self._check_origin(project)
         self._project = project
         self._claims = claims

@@ -161,12 +161,14 @@ async def revoke_all(tx: Tx, *, user_pk: int, now: int) -> int:
     )
 
 
+async def touch_many(tx: Tx, used: Mapping[str, int]) -> None:
+    """Record when each session was last used (never moving `last_seen_at` back)."""
+    for session_hex, now in used.items():
+        await tx.run(_TOUCH, {"session_hex": session_hex, "now": now})
+
+
 _TOUCH = prepare(
     update(sessions)
-    .where(sessions.c.id == bindparam("session_hex"), sessions.c.last_seen_at < bindparam("older"))
+    .where(sessions.c.id == bindparam("session_hex"), sessions.c.last_seen_at < bindparam("now"))
     .values(last_seen_at=bindparam("now"))
 )
-
-
-async def touch(tx: Tx, *, session_hex: str, now: int, older_than: int) -> None:
-    await tx.run(_TOUCH, {"session_hex": session_hex, "now": now, "older": older_than})

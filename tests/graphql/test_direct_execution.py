@@ -46,6 +46,9 @@ def _same(direct: httpx.Response, full: httpx.Response) -> None:
         ("me-operation-name", "query A { me { username } } query B { me { email } }", None),
         ("update-me-invalid", UPDATE_ME, {"input": {"firstName": "x" * 500}}),
         ("update-me-empty", UPDATE_ME, {"input": {}}),
+        ("variable-of-the-wrong-type", UPDATE_ME, {"input": {"firstName": 5}}),
+        ("variable-missing", UPDATE_ME, None),
+        ("unknown-input-field", UPDATE_ME, {"input": {"password": "Zght943!x"}}),
         ("unauthenticated", ME, None),
     ],
 )

@@ -26,7 +26,7 @@ from api.graphql.context import Context
 from api.graphql.documents import Documents, finish_errors
 from api.graphql.schema import AmendSchema, build_schema
 from api.http.credentials import credentials_of
-from api.http.middleware import replaying
+from api.http.middleware import raw_header, replaying
 from api.services.container import Services
 from api.services.context import RequestContext
 from api.services.origins import origin_listed
@@ -82,13 +82,12 @@ class AmendGraphQL(GraphQL[Context, None]):
         # Only JSON bodies: a cross-site "simple" request (text/plain, form encodings) can then
         # never reach a mutation, whatever the browser's CORS handling.
         if scope["type"] == "http" and scope["method"] == "POST":
-            headers = Headers(scope=scope)
-            content_type = headers.get("content-type", "")
+            content_type = (raw_header(scope, b"content-type") or b"").decode("latin-1")
             if content_type.split(";", 1)[0].strip().lower() != "application/json":
                 await _unsupported_media_type(scope, receive, send)
                 return
             body = await _read_body(receive)
-            if await self._run_known(scope, receive, send, headers, body):
+            if await self._run_known(scope, receive, send, body):
                 return
             receive = replaying(body, receive)
             # Media types are case-insensitive; Strawberry compares them as written.
@@ -96,13 +95,11 @@ class AmendGraphQL(GraphQL[Context, None]):
             scope = {**scope, "headers": raw}
         await super().__call__(scope, receive, send)
 
-    async def _run_known(
-        self, scope: Scope, receive: Receive, send: Send, headers: Headers, body: bytes
-    ) -> bool:
+    async def _run_known(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> bool:
         """Execute a valid query or mutation directly (see `api.graphql.documents`); False
         leaves the request to Strawberry's pipeline."""
-        accept = headers.get("accept", "")
-        if "multipart/mixed" in accept or "text/event-stream" in accept:
+        accept = (raw_header(scope, b"accept") or b"").lower()
+        if b"multipart/mixed" in accept or b"text/event-stream" in accept:
             return False
         try:
             data = orjson.loads(body)

@@ -48,7 +48,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        declared = raw_header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(scope, receive, send)
             return
@@ -129,11 +129,11 @@ class CORSMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        origin = headers.get("origin")
-        if origin is None:
+        if raw_header(scope, b"origin") is None:  # not a cross-origin request
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
+        origin = headers["origin"]
         api_key = QueryParams(scope.get("query_string", b"")).get("key") or headers.get("x-api-key")
         preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
         try:
@@ -191,3 +191,11 @@ def replaying(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def raw_header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of a header (`name` in lowercase, as ASGI gives names), undecoded."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value  # type: ignore[no-any-return]
+    return None

@@ -6,18 +6,30 @@ Metric labels come from a fixed set of route names, so clients cannot grow them.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections import defaultdict
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("amend.http")
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+_ID = b"x-request-id"
+# Generated ids: a random per-process prefix and a counter, 32 hex digits. Unique is all a
+# request id needs to be; this spares a system call for randomness on every request.
+_ID_PREFIX = secrets.token_hex(8).encode()
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> bytes:
+    return _ID_PREFIX + b"%016x" % next(_ID_COUNTER)
+
+
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _CE_LOGIN = re.compile(r"/1/ce/[^/]+/login")
 _CE = re.compile(r"/1/ce/[^/]+")
@@ -59,10 +71,10 @@ class Metrics:
         self.requests[(route, method, f"{status // 100}xx")] += 1
         if throttled:
             self.throttled[route] += 1
-        counts = self.buckets[route]
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                counts[i] += 1
+        # Per bucket here (one increment); `render` makes them cumulative, as Prometheus wants.
+        index = bisect.bisect_left(BUCKETS, seconds)
+        if index < len(BUCKETS):
+            self.buckets[route][index] += 1
         self.sums[route] += seconds
         self.counts[route] += 1
 
@@ -88,7 +100,7 @@ class Metrics:
         ]
         name = "amend_http_request_duration_seconds"
         for route in sorted(self.counts):
-            for bound, n in zip(BUCKETS, self.buckets[route], strict=True):
+            for bound, n in zip(BUCKETS, itertools.accumulate(self.buckets[route]), strict=True):
                 lines.append(f'{name}_bucket{{route="{route}",le="{bound}"}} {n}')
             lines.append(
                 f'amend_http_request_duration_seconds_bucket{{route="{route}",le="+Inf"}} '
@@ -114,21 +126,22 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value
+                break
+        if not _REQUEST_ID.fullmatch(request_id):
+            request_id = new_request_id()
         start = time.perf_counter()
         status = 500
-        throttled = False
+        sent: list[tuple[bytes, bytes]] = []
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, throttled
+            nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
-                raw = message["headers"] = [
-                    h for h in message.get("headers", ()) if h[0].lower() != b"x-request-id"
-                ]
-                raw.append((b"x-request-id", request_id.encode("latin-1")))
-                throttled = status != 503 and any(h[0].lower() == b"retry-after" for h in raw)
+                sent = message["headers"] = [*message.get("headers", ()), (_ID, request_id)]
             await send(message)
 
         try:
@@ -136,12 +149,13 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = route_name(scope["path"])
+            throttled = status != 503 and any(n.lower() == b"retry-after" for n, _ in sent)
             self.metrics.observe(route, scope["method"], status, elapsed, throttled)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "request",
                     extra={
-                        "request_id": request_id,
+                        "request_id": request_id.decode("latin-1"),
                         "method": scope["method"],
                         "route": route,
                         "status": status,

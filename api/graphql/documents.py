@@ -26,6 +26,7 @@ from graphql import (
     parse,
 )
 from graphql.validation import specified_rules
+from strawberry.extensions import MaskErrors
 from strawberry.schema.schema import validate_document
 
 from api.graphql.errors import should_mask
@@ -86,16 +87,8 @@ def finish_errors(
     redact, answer an exhausted pool with 503, then mask unexpected exceptions."""
     schema.process_errors(errors)
     errors = service_unavailable(errors, response)
-    return [_masked(e) if should_mask(e) else e for e in errors]
+    return [_MASK.anonymise_error(e) if should_mask(e) else e for e in errors]
 
 
-def _masked(error: GraphQLError) -> GraphQLError:
-    # As Strawberry's MaskErrors extension words it.
-    return GraphQLError(
-        message="Unexpected error.",
-        nodes=error.nodes,
-        source=error.source,
-        positions=error.positions,
-        path=error.path,
-        original_error=None,
-    )
+# Strawberry's own masking, so both paths word a masked error alike.
+_MASK = MaskErrors(should_mask_error=should_mask)

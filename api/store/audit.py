@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import insert, select
 
 from api.core.models import Actor, AuditEvent
-from api.store.engine import Tx, prepare
+from api.store.engine import Tx, prepare, value_binds
 from api.store.tables import audit_events as t
 
-_INSERT = prepare(
-    insert(t).values({c: bindparam(f"v_{c.name}", type_=c.type) for c in t.c if c.name != "id"})
-)
+_INSERT = prepare(insert(t).values(value_binds(t, [c.name for c in t.c if c.name != "id"])))
 
 
 async def record(

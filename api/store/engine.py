@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -77,7 +77,23 @@ def prepare(stmt: Executable) -> Prepared:
 
 Statement = Prepared | Executable
 
-_INSERTS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Prepared] = {}
+_BY_SHAPE: dict[Hashable, Prepared] = {}
+
+
+def prepare_once(shape: Hashable, build: Callable[[], Executable]) -> Prepared:
+    """The statement for one shape (e.g. a table and a set of columns), built on first use.
+    Shapes come from code, not clients, so there are few; the cap is only a backstop."""
+    stmt = _BY_SHAPE.get(shape)
+    if stmt is None:
+        stmt = prepare(build())
+        if len(_BY_SHAPE) < 1024:
+            _BY_SHAPE[shape] = stmt
+    return stmt
+
+
+def value_binds(table: Table, columns: Sequence[str]) -> dict[Any, Any]:
+    """`column: bindparam("v_<column>")` for each column: values passed as `v_<name>`."""
+    return {table.c[n]: bindparam(f"v_{n}", type_=table.c[n].type) for n in columns}
 
 
 def insert_values(
@@ -85,17 +101,12 @@ def insert_values(
 ) -> tuple[Prepared, dict[str, Any]]:
     """A prepared INSERT of these columns (built once per table and column set) and its
     parameters."""
-    key = (table.name, tuple(values), returning)
-    stmt = _INSERTS.get(key)
-    if stmt is None:
-        built = insert(table).values(
-            {table.c[n]: bindparam(f"v_{n}", type_=table.c[n].type) for n in values}
-        )
-        if returning:
-            built = built.returning(*(table.c[n] for n in returning))
-        stmt = prepare(built)
-        if len(_INSERTS) < 1024:
-            _INSERTS[key] = stmt
+
+    def build() -> Executable:
+        built = insert(table).values(value_binds(table, tuple(values)))
+        return built.returning(*(table.c[n] for n in returning)) if returning else built
+
+    stmt = prepare_once(("insert", table.name, tuple(values), returning), build)
     return stmt, {f"v_{n}": v for n, v in values.items()}
 
 
@@ -237,29 +248,30 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return getattr(error, "sqlite_errorcode", None) in _SQLITE_BUSY or "locked" in str(error)
 
 
-async def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
-    """Run one statement; while another process holds the lock, retry without blocking."""
+def _try(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor | None:
+    """Run one statement; None when another connection holds the lock it needs."""
     try:
         return conn.execute(sql, params)
     except sqlite3.OperationalError as error:
-        if not _is_busy(error):
-            raise
+        if _is_busy(error):
+            return None
+        raise
     except sqlite3.IntegrityError as error:
         raise IntegrityError(sql, params, error) from None
+
+
+async def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+    """Run one statement; while another process holds the lock, retry without blocking."""
+    cursor = _try(conn, sql, params)
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     delay = 0.001
-    while True:
+    while cursor is None:
+        if time.monotonic() > deadline:
+            raise Unavailable("the database stayed locked")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
-        try:
-            return conn.execute(sql, params)
-        except sqlite3.OperationalError as error:
-            if not _is_busy(error):
-                raise
-            if time.monotonic() > deadline:
-                raise Unavailable("the database stayed locked") from None
-        except sqlite3.IntegrityError as error:
-            raise IntegrityError(sql, params, error) from None
+        cursor = _try(conn, sql, params)
+    return cursor
 
 
 class _SqlitePool:

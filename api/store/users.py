@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.base import Executable
 
 from api.core import ids
 from api.core.clock import now_ms
 from api.core.models import User
-from api.store.engine import Prepared, Tx, insert_values, prepare
+from api.store.engine import Prepared, Tx, insert_values, prepare, prepare_once, value_binds
 from api.store.errors import taken
 from api.store.tables import endpoints, users
 
@@ -161,28 +162,24 @@ async def insert_user(tx: Tx, *, endpoint_name: str, values: Mapping[str, Any]) 
     return to_user(row, endpoint_name)
 
 
-_UPDATES: dict[tuple[str, ...], Prepared] = {}
-
-
 def _update_statement(columns: tuple[str, ...]) -> Prepared:
-    """The versioned UPDATE for one set of columns, built once per set (there are few)."""
-    stmt = _UPDATES.get(columns)
-    if stmt is None:
-        stmt = prepare(
+    """The versioned UPDATE for one set of columns."""
+
+    def build() -> Executable:
+        return (
             update(users)
             .where(users.c.pk == bindparam("w_pk"), users.c.version == bindparam("w_version"))
             .values(
                 {
-                    **{users.c[n]: bindparam(f"v_{n}", type_=users.c[n].type) for n in columns},
+                    **value_binds(users, columns),
                     users.c.version: users.c.version + 1,
                     users.c.updated_at: bindparam("now"),
                 }
             )
             .returning(*USER_COLUMNS)
         )
-        if len(_UPDATES) < 1024:
-            _UPDATES[columns] = stmt
-    return stmt
+
+    return prepare_once(("update users", columns), build)
 
 
 async def update_versioned(

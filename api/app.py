@@ -17,8 +17,8 @@ from starlette.staticfiles import StaticFiles
 from api.config import Settings
 from api.core.errors import Unavailable
 from api.graphql.view import AmendGraphQL
-from api.http.middleware import BodyLimitMiddleware, CORSMiddleware, SecurityHeadersMiddleware
-from api.http.observability import Metrics, ObservabilityMiddleware
+from api.http.edge import EdgeMiddleware
+from api.http.observability import Metrics
 from api.rest import routes as rest_routes
 from api.services import health
 from api.services.container import Services
@@ -80,14 +80,13 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
             *routes,
         ],
         middleware=[
-            Middleware(ObservabilityMiddleware, metrics=metrics),
-            Middleware(SecurityHeadersMiddleware),
-            Middleware(CORSMiddleware, services=services),
             Middleware(
-                BodyLimitMiddleware,
+                EdgeMiddleware,
+                services=services,
+                metrics=metrics,
                 limit=settings.max_body_bytes,
                 too_large=rest_routes.too_large,
-            ),
+            )
         ],
         lifespan=lifespan,
         exception_handlers={Unavailable: on_unavailable},

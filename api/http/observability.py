@@ -1,4 +1,5 @@
-"""Request ids, one structured log line per request, and Prometheus metrics.
+"""Request ids, route names and Prometheus metrics; `api.http.edge` uses them to count and
+log every request (one structured line each).
 
 Log lines carry the route template, never the query string (it may hold keys) nor bodies.
 Metric labels come from a fixed set of route names, so clients cannot grow them.
@@ -8,18 +9,11 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import logging
 import re
 import secrets
-import time
 from collections import defaultdict
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-log = logging.getLogger("amend.http")
-
-_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
-_ID = b"x-request-id"
+REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 # Generated ids: a random per-process prefix and a counter, 32 hex digits. Unique is all a
 # request id needs to be; this spares a system call for randomness on every request.
 _ID_PREFIX = secrets.token_hex(8).encode()
@@ -115,50 +109,3 @@ class Metrics:
         for name, (help_text, value) in sorted(gauges.items()):
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value:g}"]
         return "\n".join(lines) + "\n"
-
-
-class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = b""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                request_id = value
-                break
-        if not _REQUEST_ID.fullmatch(request_id):
-            request_id = new_request_id()
-        start = time.perf_counter()
-        status = 500
-        sent: list[tuple[bytes, bytes]] = []
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                sent = message["headers"] = [*message.get("headers", ()), (_ID, request_id)]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            elapsed = time.perf_counter() - start
-            route = route_name(scope["path"])
-            throttled = status != 503 and any(n.lower() == b"retry-after" for n, _ in sent)
-            self.metrics.observe(route, scope["method"], status, elapsed, throttled)
-            if log.isEnabledFor(logging.INFO):
-                log.info(
-                    "request",
-                    extra={
-                        "request_id": request_id.decode("latin-1"),
-                        "method": scope["method"],
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                    },
-                )

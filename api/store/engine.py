@@ -113,7 +113,7 @@ def insert_values(
 class _Plan:
     """SQL text, positional parameter names and type conversions of one compiled statement."""
 
-    __slots__ = ("bind", "defaults", "keys", "names", "result", "sql")
+    __slots__ = ("binders", "defaults", "keys", "names", "result", "sql")
 
     def __init__(self, stmt: Executable, dialect: Dialect) -> None:
         assert isinstance(stmt, ClauseElement)
@@ -128,7 +128,9 @@ class _Plan:
                 raise NotImplementedError(f"non-constant default on {column}")
             self.defaults[column.key] = default.arg
         processors = compiled._bind_processors
-        self.bind = tuple(processors.get(name) for name in self.names)
+        self.binders: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
+            (i, proc) for i, name in enumerate(self.names) if (proc := processors.get(name))
+        )
         columns = compiled._result_columns or []
         self.keys: tuple[str, ...] | None = tuple(c.keyname for c in columns) if columns else None
         self.result: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(
@@ -143,9 +145,8 @@ class _Plan:
             values = [given[n] if n in given else defaults[n] for n in self.names]
         else:
             values = [defaults[n] for n in self.names]
-        for i, proc in enumerate(self.bind):
-            if proc is not None:
-                values[i] = proc(values[i])
+        for i, proc in self.binders:
+            values[i] = proc(values[i])
         return tuple(values)
 
     def rows(self, raw: Sequence[Sequence[Any]], description: Any) -> list[Row]:
@@ -263,6 +264,8 @@ def _try(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.C
 async def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
     """Run one statement; while another process holds the lock, retry without blocking."""
     cursor = _try(conn, sql, params)
+    if cursor is not None:
+        return cursor
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     delay = 0.001
     while cursor is None:

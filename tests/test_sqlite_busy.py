@@ -136,3 +136,25 @@ if BACKEND == "sqlite":
     async def _write_plan(database: Database) -> None:
         async with database.write() as tx:
             await tx.run(text("UPDATE projects SET plan = plan"))
+
+    async def test_a_read_does_not_queue_behind_a_waiting_write(db: TestDB) -> None:
+        database = Database(db.url)
+        order: list[str] = []
+
+        async def queued_write() -> None:
+            async with database.write():
+                order.append("write")
+
+        try:
+            async with database.write():
+                waiting = asyncio.create_task(queued_write())
+                await asyncio.sleep(0.05)  # now queued for the write lock
+            # The lock is free again, but the write is queued for it: the read goes to a
+            # reader connection at once instead of waiting behind the write.
+            async with database.read() as tx:
+                assert await tx.scalar(text("SELECT 1")) == 1
+                order.append("read")
+            await asyncio.wait_for(waiting, 2)
+            assert order == ["read", "write"]
+        finally:
+            await database.dispose()

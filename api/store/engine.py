@@ -291,6 +291,7 @@ class _SqlitePool:
         self._write_lock: asyncio.Lock | None = None
         # The task reading on the writer connection (under the write lock), if any.
         self.reading: asyncio.Task[Any] | None = None
+        self.writers_waiting = 0
 
     async def _connect(self) -> sqlite3.Connection:
         # timeout=0: opening must not wait inside SQLite either (the default is 5 s).
@@ -377,10 +378,11 @@ class _SqliteRead:
     async def __aenter__(self) -> Tx:
         pool = self._pool
         lock = pool.write_lock()
-        if lock.locked():
+        if lock.locked() or pool.writers_waiting:
+            # (A free lock with writers queued would make this read queue behind them.)
             self._conn = await pool.acquire()
             return _SqliteTx(self._conn, self._dialect)
-        await lock.acquire()
+        await lock.acquire()  # free and nobody queued: returns at once
         try:
             self._conn = await pool.writer()
         except BaseException:
@@ -422,7 +424,11 @@ class _SqliteWrite:
             # It would wait for the lock its own read holds.
             raise RuntimeError("write() inside read(): finish the read first")
         lock = pool.write_lock()
-        await lock.acquire()
+        pool.writers_waiting += 1
+        try:
+            await lock.acquire()
+        finally:
+            pool.writers_waiting -= 1
         try:
             writer = await pool.writer()
             await _execute(writer, "BEGIN IMMEDIATE", ())

@@ -11,6 +11,9 @@ the loop again when it is done. So nothing may wait inside SQLite:
 - writes are serialised in process by an asyncio lock, on one writer connection that starts
   each transaction with `BEGIN IMMEDIATE`, so a transaction holding the lock also holds the
   database's write lock from its first statement;
+- reads run on that writer connection too while no write holds or awaits the lock (its page
+  cache stays current, where a reader's is dropped after every other connection's commit),
+  and on a pool of reader connections otherwise;
 - the busy timeout is zero: when another process (`--workers N`) holds the write lock, the
   statement is retried after an `asyncio.sleep` backoff, up to `SQLITE_BUSY_TIMEOUT_MS`, and
   then answered 503;

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from dotenv import dotenv_values
 
@@ -171,6 +172,18 @@ class Settings:
             raise ConfigError("AMEND_COOKIE_NAME is not a valid cookie name")
         if self.cookie_name.startswith("__Host-") and not self.cookie_secure:
             raise ConfigError("a __Host- cookie needs AMEND_COOKIE_SECURE=true")
+        if self.database_url.startswith("sqlite") and _in_memory(self.database_url):
+            # Every connection to an in-memory database gets a database of its own: the
+            # writer's changes would be invisible to the reader connections.
+            raise ConfigError("AMEND_DATABASE_URL: an in-memory SQLite database cannot be shared")
+
+
+def _in_memory(url: str) -> bool:
+    """`sqlite+aiosqlite://`, `…///:memory:` or a `mode=memory` URI (SQLAlchemy's URL form:
+    the database is the path after the third slash)."""
+    parts = urlsplit(url)
+    database = parts.path[1:]
+    return database in ("", ":memory:") or "memory" in parse_qs(parts.query).get("mode", [])
 
 
 def _secret_from_file(path: Path) -> str:

@@ -91,3 +91,22 @@ def test_previous_secret_is_read_and_must_be_long_enough() -> None:
     assert Settings.from_env(env, env_file=None).previous_secret_key == "p" * 32
     with pytest.raises(ConfigError, match="AMEND_SECRET_KEY_PREVIOUS"):
         Settings.from_env({**env, "AMEND_SECRET_KEY_PREVIOUS": "short"}, env_file=None)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite://",
+        "sqlite+aiosqlite:///:memory:",
+        "sqlite+aiosqlite:///file:amend?mode=memory&cache=shared&uri=true",
+    ],
+)
+def test_an_in_memory_sqlite_database_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match="AMEND_DATABASE_URL"):
+        Settings.from_env({"AMEND_SECRET_KEY": SECRET, "AMEND_DATABASE_URL": url}, env_file=None)
+
+
+def test_a_sqlite_file_and_a_postgresql_url_are_accepted() -> None:
+    for url in ("sqlite+aiosqlite:///./amend.db", "postgresql+asyncpg://a:b@db:5432/amend"):
+        env = {"AMEND_SECRET_KEY": SECRET, "AMEND_DATABASE_URL": url}
+        assert Settings.from_env(env, env_file=None).database_url == url

@@ -65,6 +65,9 @@ _ENDPOINT: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}", re.ASCII)
 # Unicode category Cc (C0, DEL, C1) plus lone surrogates, which cannot be stored as UTF-8.
 _CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _WHITESPACE: Final = re.compile(r"\s")
+# Unicode format characters (zero-width spaces and joiners, bidirectional controls, the BOM,
+# soft hyphens) and line or paragraph separators.
+_INVISIBLE: Final = frozenset({"Cf", "Zl", "Zp"})
 
 
 def has_control_chars(s: str) -> bool:
@@ -191,8 +194,8 @@ def canonical_username(username: str) -> str:
 
 def validate_username(username: object, *, field: Field) -> str:
     """A username to store: a non-blank string of at most 150 characters (also once
-    normalized for comparison), without control characters. Returned without surrounding
-    whitespace (so " jane" cannot shadow "jane").
+    normalized for comparison), without control, format or separator characters. Returned
+    without surrounding whitespace (so " jane" cannot shadow "jane").
 
     Empty or blank -> `REQUIRED_FIELD_MISSING`; otherwise invalid -> `INVALID_FIELD`.
     """
@@ -211,6 +214,10 @@ def validate_username(username: object, *, field: Field) -> str:
         )
     if has_control_chars(value):
         raise _invalid("The username must not contain control characters.", field)
+    if any(unicodedata.category(c) in _INVISIBLE for c in value):
+        # Zero-width characters make a second "jane" that looks like the first (NFKC keeps
+        # them); bidirectional overrides make a name display as another.
+        raise _invalid("The username must not contain invisible or formatting characters.", field)
     if len(canonical_username(value)) > USERNAME_MAX_LENGTH:
         # The case-folded NFKC key that makes usernames unique can be much longer ("ß" -> "ss",
         # U+FDFA -> 18 characters); it is stored in a column of the same bounded size.

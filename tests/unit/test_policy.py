@@ -169,6 +169,12 @@ def test_validate_username_returns_the_trimmed_name() -> None:
         ("ja\x00ne", Reason.INVALID_FIELD),
         ("ja\nne", Reason.INVALID_FIELD),
         ("ja\x9bne", Reason.INVALID_FIELD),
+        ("ja\u200bne", Reason.INVALID_FIELD),  # zero-width space
+        ("ja\u200dne", Reason.INVALID_FIELD),  # zero-width joiner
+        ("\u202eenaj", Reason.INVALID_FIELD),  # right-to-left override
+        ("\ufeffjane", Reason.INVALID_FIELD),  # byte order mark
+        ("ja\u00adne", Reason.INVALID_FIELD),  # soft hyphen
+        ("ja\u2028ne", Reason.INVALID_FIELD),  # line separator
     ],
 )
 def test_validate_username_refuses(username: object, reason: Reason) -> None:
@@ -176,6 +182,11 @@ def test_validate_username_refuses(username: object, reason: Reason) -> None:
         validate_username(username, field=("data", "username"))
     assert info.value.reason is reason
     assert info.value.field == ("data", "username")
+
+
+@pytest.mark.parametrize("username", ["Zoë", "日本語", "José María", "ada.lovelace+1", "Ἀθηνᾶ"])
+def test_validate_username_accepts_names_in_any_script(username: str) -> None:
+    assert validate_username(username, field=("username",)) == username
 
 
 def test_validate_username_accepts_150_characters() -> None:

@@ -1745,3 +1745,41 @@ async def test_a_username_that_grows_under_normalization_is_refused_without_a_se
     assert [e["code"] for e in response.json()["errors"]] == ["INVALID_FIELD"]
     client.cookies.clear()
     await assert_unchanged(client, world.project, db, before)
+
+
+@pytest.mark.parametrize(
+    "username",
+    [
+        pytest.param("ja\u200bne", id="zero-width-space"),
+        pytest.param("jane\u200d", id="zero-width-joiner"),
+        pytest.param("\u202eenaj", id="right-to-left-override"),
+        pytest.param("\ufeffjane", id="byte-order-mark"),
+    ],
+)
+async def test_an_invisibly_different_username_is_refused_on_every_route(
+    client: httpx.AsyncClient, db: TestDB, world: World, username: str
+) -> None:
+    # NFKC keeps zero-width characters: "ja<ZWSP>ne" would be a second account that shows
+    # as "jane"; a bidirectional override makes a name display as another.
+    before = await guard(client, world.project, db, world.jane, world.bob)
+    bob_auth = bearer(world.bob.token)
+    body = await gql(
+        client,
+        SIGN_UP,
+        {"input": {"username": username, "password": NEW_PASSWORD}},
+        headers={"X-API-Key": world.project.api_key},
+    )
+    assert [e["code"] for e in body["data"]["signUp"]["errors"]] == ["INVALID_FIELD"], body
+    body = await gql(client, UPDATE_ME, {"input": {"username": username}}, headers=bob_auth)
+    assert [e["code"] for e in body["data"]["updateMe"]["errors"]] == ["INVALID_FIELD"], body
+    key, uid = world.project.api_key, world.bob.unique_id
+    response = await client.put(
+        f"/1/ce/users?key={key}&uniqueId={uid}",
+        json={"username": username, "password": PASSWORD},
+        headers=bob_auth,
+    )
+    assert (response.status_code, response.json()["error"]) == (400, "INVALID_FIELD")
+    response = await client.patch("/me", json={"username": username}, headers=bob_auth)
+    assert [e["code"] for e in response.json()["errors"]] == ["INVALID_FIELD"]
+    client.cookies.clear()
+    await assert_unchanged(client, world.project, db, before)

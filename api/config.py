@@ -61,6 +61,7 @@ class Settings:
     mailer: str = field(default="log", repr=False)  # an SMTP URL may hold a password
     signin_max_failures: int = 5
     signin_max_failures_per_ip: int = 50
+    signups_per_ip: int = 20
     throttle_window_seconds: int = 900
     credential_changes_per_window: int = 10
     trusted_proxies: frozenset[str] = frozenset()
@@ -114,6 +115,7 @@ class Settings:
             "AMEND_REAUTH_WINDOW_SECONDS": ("reauth_window_seconds", 0),
             "AMEND_SIGNIN_MAX_FAILURES": ("signin_max_failures", 1),
             "AMEND_SIGNIN_MAX_FAILURES_PER_IP": ("signin_max_failures_per_ip", 1),
+            "AMEND_SIGNUPS_PER_IP": ("signups_per_ip", 1),
             "AMEND_THROTTLE_WINDOW_SECONDS": ("throttle_window_seconds", 1),
             "AMEND_CREDENTIAL_CHANGES_PER_WINDOW": ("credential_changes_per_window", 1),
             "AMEND_MAX_BODY_BYTES": ("max_body_bytes", 1024),

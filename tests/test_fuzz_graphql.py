@@ -56,6 +56,7 @@ UNTHROTTLED = {
     "AMEND_SIGNIN_MAX_FAILURES": "1000000",
     "AMEND_SIGNIN_MAX_FAILURES_PER_IP": "1000000",
     "AMEND_CREDENTIAL_CHANGES_PER_WINDOW": "1000000",
+    "AMEND_SIGNUPS_PER_IP": "1000000",
 }
 pytestmark = pytest.mark.parametrize("settings_env", [UNTHROTTLED], indirect=True)
 

@@ -19,7 +19,7 @@ from api.core.policy import (
     validate_username,
 )
 from api.services.context import RequestContext
-from api.services.ratelimit import reserve_attempt
+from api.services.ratelimit import check_signups, reserve_attempt
 from api.store import attempts, audit, sessions, users
 
 RESERVED_DATA_KEYS = ("username", "password")
@@ -112,9 +112,16 @@ async def sign_up(ctx: RequestContext, data: SignUpInput) -> SignedIn:
         )
     if problems:
         raise AmendError.of(problems)
+    settings, ip = ctx.services.settings, ctx.ip
+    if ip is not None:  # before the hash: a refused flood costs no CPU
+        async with ctx.services.db.read() as tx:
+            await check_signups(tx, settings, ip=ip, now=now_ms())
     password_hash = await ctx.services.hasher.hash(data.password)
     now = now_ms()
     async with ctx.services.db.write() as tx:
+        if ip is not None:  # again, exactly: concurrent sign-ups all passed the first check
+            await attempts.lock(tx, f"signup-ip:{ip}")
+            await check_signups(tx, settings, ip=ip, now=now)
         user = await users.insert_user(
             tx,
             endpoint_name=endpoint.name,

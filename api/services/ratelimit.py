@@ -45,6 +45,15 @@ async def check_signin(
             raise _limited(_retry_after(oldest, window, now))
 
 
+async def check_signups(tx: Tx, settings: Settings, *, ip: str, now: int) -> None:
+    """Refuse a sign-up once this client address created `signups_per_ip` accounts within
+    the window: each costs a password hash, and a flood would queue everyone's sign-ins."""
+    window = settings.throttle_window_seconds * 1000
+    count, oldest = await attempts.signups_for_ip(tx, ip=ip, since=now - window)
+    if count >= settings.signups_per_ip:
+        raise _limited(_retry_after(oldest, window, now))
+
+
 async def check_credential_changes(tx: Tx, settings: Settings, *, user_pk: int, now: int) -> None:
     window = settings.throttle_window_seconds * 1000
     count, oldest = await audit.credential_changes_since(tx, user_pk=user_pk, since=now - window)

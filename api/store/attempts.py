@@ -119,6 +119,18 @@ async def failures_for_ip(tx: Tx, *, ip: str, since: int) -> tuple[int, int | No
     return await _failures(tx, _FAILURES_OF_IP, {"ip": ip, "since": since})
 
 
+_SIGNUPS_OF_IP = prepare(
+    select(func.count().label("n"), func.min(t.c.created_at).label("oldest")).where(
+        t.c.ip == bindparam("ip"), t.c.created_at >= bindparam("since"), t.c.kind == "signup"
+    )
+)
+
+
+async def signups_for_ip(tx: Tx, *, ip: str, since: int) -> tuple[int, int | None]:
+    """Accounts created from this client address since `since`, and when the oldest was."""
+    return await _failures(tx, _SIGNUPS_OF_IP, {"ip": ip, "since": since})
+
+
 def _recent(kinds: tuple[str, ...]) -> Select[Any]:
     return (
         select(t)

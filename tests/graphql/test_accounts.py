@@ -642,6 +642,52 @@ async def test_sign_in_is_rate_limited_per_client_ip_across_identifiers(
     assert payload["errors"] == []
 
 
+@pytest.mark.parametrize(
+    "settings_env",
+    [{"AMEND_SIGNUPS_PER_IP": "3", "AMEND_TRUSTED_PROXIES": "127.0.0.1"}],
+    indirect=True,
+)
+async def test_sign_up_is_rate_limited_per_client_ip_before_any_hashing(
+    client: httpx.AsyncClient, services: Services, project: ProjectKeys, db: TestDB
+) -> None:
+    flood = {"X-API-Key": project.api_key, "X-Forwarded-For": "203.0.113.7"}
+    for name in ("a1", "a2", "a3"):
+        body = await gql(
+            client, SIGN_UP, {"input": {"username": name, "password": PASSWORD}}, headers=flood
+        )
+        assert body["data"]["signUp"]["errors"] == []
+    client.cookies.clear()
+    hashes: list[str] = []
+    hash_password = services.hasher.hash
+
+    async def counting(password: str) -> str:
+        hashes.append(password)
+        return await hash_password(password)
+
+    services.hasher.hash = counting  # type: ignore[method-assign]
+    response = await client.post(
+        "/graphql",
+        json={"query": SIGN_UP, "variables": {"input": {"username": "a4", "password": PASSWORD}}},
+        headers=flood,
+    )
+    assert_rate_limited(response)
+    assert hashes == []  # refused before the password was hashed
+    response = await client.post(
+        f"/1/ce/users?key={project.api_key}",
+        json={"username": "a5", "password": PASSWORD},
+        headers={"X-Forwarded-For": "203.0.113.7"},
+    )
+    assert response.status_code == 429 and response.json()["error"] == "RATE_LIMITED"
+    assert int(response.headers["retry-after"]) > 0
+    assert db.sql("SELECT count(*) FROM users WHERE username IN ('a4', 'a5')") == [(0,)]
+    # Another client address still signs up.
+    other = {"X-API-Key": project.api_key, "X-Forwarded-For": "203.0.113.8"}
+    body = await gql(
+        client, SIGN_UP, {"input": {"username": "b1", "password": PASSWORD}}, headers=other
+    )
+    assert body["data"]["signUp"]["errors"] == []
+
+
 async def test_sign_in_attempts_appear_in_the_session_info(
     client: httpx.AsyncClient, project: ProjectKeys
 ) -> None:

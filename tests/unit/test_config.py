@@ -52,6 +52,7 @@ def test_short_secret_is_refused() -> None:
         ("AMEND_EMAIL_CHANGE", "later"),
         ("AMEND_LOG_LEVEL", "loud"),
         ("AMEND_MAX_BODY_BYTES", "10"),
+        ("AMEND_SIGNUPS_PER_IP", "0"),
     ],
 )
 def test_invalid_values_are_refused_with_the_variable_named(name: str, value: str) -> None:

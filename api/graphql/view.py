@@ -93,7 +93,21 @@ class AmendGraphQL(GraphQL[Context, None]):
             # Media types are case-insensitive; Strawberry compares them as written.
             raw = [(k, v.lower() if k == b"content-type" else v) for k, v in scope["headers"]]
             scope = {**scope, "headers": raw}
+        if scope["type"] == "http":
+            await self._pipeline(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
+
+    async def _pipeline(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's pipeline. Its transport errors (a body that is not JSON, a batch, a
+        mutation over GET…) are answered as GraphQL errors in JSON, with their status, where
+        Strawberry answers plain text that GraphQL clients cannot read."""
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as error:
+            body = {"errors": [{"message": error.reason, "extensions": {"code": "BAD_REQUEST"}}]}
+            response = JSONResponse(body, status_code=error.status_code)
+        await response(scope, receive, send)
 
     async def _run_known(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> bool:
         """Execute a valid query or mutation directly (see `api.graphql.documents`); False

@@ -99,7 +99,8 @@ _FAILURES_OF_IDENTITY = _failures_where(
 _FAILURES_OF_IP = _failures_where(t.c.ip == bindparam("ip"))
 
 
-async def _failures(tx: Tx, stmt: Prepared, params: dict[str, Any]) -> tuple[int, int | None]:
+async def _count_since(tx: Tx, stmt: Prepared, params: dict[str, Any]) -> tuple[int, int | None]:
+    """How many rows the counting statement matched, and the oldest one's time."""
     row = await tx.one(stmt, params)
     assert row is not None
     return int(row["n"]), row["oldest"]
@@ -111,12 +112,12 @@ async def failures_for_identity(
     """Failures against this identifier, or against the user it names (by any identifier)."""
     params = {"endpoint_id": endpoint_id, "identifier": identifier, "since": since}
     if user_pk is None:
-        return await _failures(tx, _FAILURES_OF_IDENTIFIER, params)
-    return await _failures(tx, _FAILURES_OF_IDENTITY, {**params, "user_pk": user_pk})
+        return await _count_since(tx, _FAILURES_OF_IDENTIFIER, params)
+    return await _count_since(tx, _FAILURES_OF_IDENTITY, {**params, "user_pk": user_pk})
 
 
 async def failures_for_ip(tx: Tx, *, ip: str, since: int) -> tuple[int, int | None]:
-    return await _failures(tx, _FAILURES_OF_IP, {"ip": ip, "since": since})
+    return await _count_since(tx, _FAILURES_OF_IP, {"ip": ip, "since": since})
 
 
 _SIGNUPS_OF_IP = prepare(
@@ -128,7 +129,7 @@ _SIGNUPS_OF_IP = prepare(
 
 async def signups_for_ip(tx: Tx, *, ip: str, since: int) -> tuple[int, int | None]:
     """Accounts created from this client address since `since`, and when the oldest was."""
-    return await _failures(tx, _SIGNUPS_OF_IP, {"ip": ip, "since": since})
+    return await _count_since(tx, _SIGNUPS_OF_IP, {"ip": ip, "since": since})
 
 
 def _recent(kinds: tuple[str, ...]) -> Select[Any]:

@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     group.add_argument("--deny-no-origin", dest="allow_no_origin", action="store_false")
     create.add_argument("--plan", choices=[p.value for p in Plan], default=Plan.PERSONAL.value)
     create.add_argument("--json", action="store_true")
+    rotate = project.add_parser(
+        "rotate-keys", help="give a project a new API key and master key (the old ones stop)"
+    )
+    rotate.add_argument("project", help="project id or name")
+    rotate.add_argument("--json", action="store_true")
 
     endpoint = sub.add_parser("endpoint", help="manage endpoints").add_subparsers(
         dest="endpoint_command", required=True
@@ -110,6 +115,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "migrate":
         asyncio.run(_with_services(settings, lambda s: migrate.upgrade(s.db)))
         print("database is at the newest schema")
+    elif args.command == "project" and args.project_command == "rotate-keys":
+        rotated = asyncio.run(
+            _with_services(settings, lambda s: projects.rotate_keys(s, project=args.project))
+        )
+        assert isinstance(rotated, projects.CreatedProject)
+        _print_project(rotated, args.json)
     elif args.command == "project":
         created = asyncio.run(
             _with_services(

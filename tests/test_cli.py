@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from api.security import keys
 from tests.conftest import CHEAP_ARGON2, SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +79,24 @@ def test_endpoint_create_adds_a_pool(tmp_path: Path) -> None:
     assert json.loads(out.stdout)["name"] == "staff"
     bad = _amend(tmp_path, "endpoint", "create", "--project", "shop", "Bad Name")
     assert bad.returncode != 0
+
+
+def test_project_rotate_keys_replaces_both_keys(tmp_path: Path) -> None:
+    out = _amend(tmp_path, "project", "create", "shop", "--json")
+    assert out.returncode == 0, out.stderr
+    before = json.loads(out.stdout)
+    out = _amend(tmp_path, "project", "rotate-keys", "shop", "--json")
+    assert out.returncode == 0, out.stderr
+    after = json.loads(out.stdout)
+    assert (after["id"], after["name"], after["endpoints"]) == (before["id"], "shop", ["users"])
+    assert after["api_key"] != before["api_key"]
+    assert after["master_key"] != before["master_key"]
+    with sqlite3.connect(tmp_path / "cli.db") as conn:
+        stored = conn.execute("SELECT api_key_digest, master_key_digest FROM projects").fetchall()
+    assert stored == [(keys.digest(after["api_key"]), keys.digest(after["master_key"]))]
+    missing = _amend(tmp_path, "project", "rotate-keys", "nope")
+    assert missing.returncode != 0 and "nope" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:

@@ -66,8 +66,10 @@ def _select() -> Select[Any]:
     )
 
 
-async def _one(tx: Tx, stmt: Select[Any] | Prepared) -> User | None:
-    row = await tx.one(stmt)
+async def _one(
+    tx: Tx, stmt: Select[Any] | Prepared, params: Mapping[str, Any] | None = None
+) -> User | None:
+    row = await tx.one(stmt, params)
     return None if row is None else to_user(row, row["endpoint_name"])
 
 
@@ -78,8 +80,7 @@ async def by_unique_id(
         # Not an id at all (it may even hold characters PostgreSQL refuses): nobody has it.
         return None
     stmt = _BY_UNIQUE_ID_FOR_UPDATE if for_update and tx.is_postgres else _BY_UNIQUE_ID
-    row = await tx.one(stmt, {"endpoint_id": endpoint_id, "unique_id": unique_id})
-    return None if row is None else to_user(row, row["endpoint_name"])
+    return await _one(tx, stmt, {"endpoint_id": endpoint_id, "unique_id": unique_id})
 
 
 _UNIQUE_ID_MATCH = (
@@ -105,8 +106,7 @@ _BY_PK_FOR_UPDATE = prepare(
 
 async def by_pk(tx: Tx, pk: int, *, for_update: bool = False) -> User | None:
     stmt = _BY_PK_FOR_UPDATE if for_update and tx.is_postgres else _BY_PK
-    row = await tx.one(stmt, {"pk": pk})
-    return None if row is None else to_user(row, row["endpoint_name"])
+    return await _one(tx, stmt, {"pk": pk})
 
 
 async def by_identifier(
@@ -115,10 +115,8 @@ async def by_identifier(
     """A user whose username or email matches; a username match wins."""
     params = {"endpoint_id": endpoint_id, "username": username_key}
     if email_key is None:
-        row = await tx.one(_BY_USERNAME, params)
-    else:
-        row = await tx.one(_BY_USERNAME_OR_EMAIL, {**params, "email": email_key})
-    return None if row is None else to_user(row, row["endpoint_name"])
+        return await _one(tx, _BY_USERNAME, params)
+    return await _one(tx, _BY_USERNAME_OR_EMAIL, {**params, "email": email_key})
 
 
 _BY_USERNAME = prepare(

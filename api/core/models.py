@@ -39,6 +39,11 @@ class Project:
             return True
         return origin in self.allowed_origins
 
+    def lists_origin(self, origin: str) -> bool:
+        """Whether this project itself lists the origin (exactly, or by its own `*`): only
+        then may a browser script from it read this project's answers (CORS, WebSocket)."""
+        return origin in self.allowed_origins or "*" in self.allowed_origins
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:

@@ -1,50 +1,78 @@
-"""Validation rules of our own, applied before anything executes."""
+"""The one-password-check-per-request rule, applied before anything executes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
+    value_from_ast_untyped,
 )
 
-# Fields that check a password: one per request, so aliases cannot batch guesses past the
-# sign-in throttle's per-request accounting.
-ONCE_PER_REQUEST = frozenset({"signIn", "updateCredentials"})
+# Fields whose arguments always carry a password to check or to hash.
+PASSWORD_FIELDS = frozenset({"signIn", "signUp", "updateCredentials", "resetPassword"})
+# `updateUser` checks (and may hash) the password of its document, when it has one.
+DOCUMENT_FIELD = "updateUser"
 
 
-class OncePerRequest(ValidationRule):
-    def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
-        counts: dict[str, int] = {}
-        self._count(node.selection_set, counts, set())
-        for name, count in sorted(counts.items()):
-            if count > 1:
-                self.report_error(
-                    GraphQLError(
-                        f"'{name}' may appear only once per request",
-                        node,
-                        extensions={"code": "BAD_REQUEST"},
-                    )
-                )
+def password_fields_error(
+    operation: OperationDefinitionNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+) -> GraphQLError | None:
+    """An error when the operation holds more than one field that checks or hashes a password.
 
-    def _count(self, selections: SelectionSetNode, counts: dict[str, int], seen: set[str]) -> None:
-        context: ValidationContext = self.context
-        for selection in selections.selections:
-            if isinstance(selection, FieldNode):
-                if selection.name.value in ONCE_PER_REQUEST:
-                    counts[selection.name.value] = counts.get(selection.name.value, 0) + 1
-            elif isinstance(selection, InlineFragmentNode):
-                self._count(selection.selection_set, counts, seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = context.get_fragment(name)
-                if fragment is not None and name not in seen:
-                    seen.add(name)
-                    self._count(fragment.selection_set, counts, seen)
+    Each such field is a guess the sign-in throttle counts once per request, and an argon2
+    computation: aliases and fragments must not turn one request into fifteen guesses. Run
+    once variables are coerced (an `updateUser` document may come from a variable) and before
+    any field executes.
+    """
+    found = [
+        f for f in _root_fields(operation.selection_set, fragments, set()) if _checks(f, variables)
+    ]
+    if len(found) <= 1:
+        return None
+    names = ", ".join(sorted({f.name.value for f in found}))
+    return GraphQLError(
+        f"a field that checks or sets a password may appear only once per request ({names})",
+        found,
+        extensions={"code": "BAD_REQUEST"},
+    )
+
+
+def _checks(field: FieldNode, variables: Mapping[str, Any]) -> bool:
+    name = field.name.value
+    if name in PASSWORD_FIELDS:
+        return True
+    if name != DOCUMENT_FIELD:
+        return False
+    for argument in field.arguments or ():
+        if argument.name.value == "data":
+            data = value_from_ast_untyped(argument.value, dict(variables))
+            return isinstance(data, dict) and "password" in data
+    return False
+
+
+def _root_fields(
+    selections: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    seen: set[str],
+) -> Iterator[FieldNode]:
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _root_fields(selection.selection_set, fragments, seen)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is not None and name not in seen:
+                seen.add(name)
+                yield from _root_fields(fragment.selection_set, fragments, seen)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
+from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from starlette.responses import Response
 from strawberry.extensions import (
@@ -27,11 +27,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from api.core.errors import Unavailable
 from api.graphql.errors import log_error, redact_input, should_mask
 from api.graphql.resolvers import Mutation, Query, Subscription
-from api.graphql.rules import OncePerRequest
+from api.graphql.rules import password_fields_error
 from api.graphql.scalars import SCALAR_MAP
 
 # Bounded caches: unique query texts cannot grow memory without limit.
@@ -111,6 +112,18 @@ class AmendExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
         self.async_helpers = GraphQLResolveInfoHelpers(gather=gather, track=track)
 
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        # Every execution, whichever path runs it, is built here once its variables are
+        # coerced: the place to refuse what needs variable values to tell, before any field runs.
+        built = super().build(*args, **kwargs)
+        if isinstance(built, list):
+            return built
+        error = password_fields_error(
+            built.operation, built.fragment_definitions, built.variable_values.coerced
+        )
+        return [error] if error is not None else built
+
 
 def _alive(ref: weakref.ref[AmendExecutionContext]) -> AmendExecutionContext:
     executor = ref()
@@ -119,12 +132,48 @@ def _alive(ref: weakref.ref[AmendExecutionContext]) -> AmendExecutionContext:
     return executor
 
 
+class _NamedOperation(ExecutionContext):
+    """Strawberry runs a document's first operation when no `operationName` is given; the
+    GraphQL spec makes a document with several operations and no name an error. Without a
+    name here, graphql-core refuses it before executing anything."""
+
+    @property
+    def operation_name(self) -> str | None:
+        document = self.graphql_document
+        if self._provided_operation_name is None and document is not None:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:
+                return None
+        return super().operation_name
+
+
 class AmendSchema(strawberry.Schema):
     hide_suggestions: bool = False
     # What the limiter extensions enforce, for documents validated outside Strawberry's
     # pipeline (`api.graphql.documents`).
     validation_rules: tuple[type[ASTValidationRule], ...] = ()
     max_tokens: int = 0
+
+    def _create_execution_context(
+        self,
+        query: str | None,
+        allowed_operation_types: Iterable[OperationType],
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionContext:
+        return _NamedOperation(
+            query=query,
+            schema=self,
+            allowed_operations=allowed_operation_types,
+            context=context_value,
+            root_value=root_value,
+            variables=variable_values,
+            provided_operation_name=operation_name,
+            operation_extensions=operation_extensions,
+        )
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -153,7 +202,6 @@ def build_schema(
     rules = [
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
-        OncePerRequest,
     ]
     if not introspection:
         rules += DisableIntrospection().validation_rules

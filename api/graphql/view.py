@@ -25,10 +25,9 @@ from api.core.errors import Unavailable
 from api.graphql.context import Context
 from api.graphql.documents import Documents, finish_errors
 from api.graphql.schema import AmendSchema, build_schema
-from api.http.credentials import credentials_of
+from api.http.credentials import request_context
 from api.http.middleware import raw_header, replaying
 from api.services.container import Services
-from api.services.context import RequestContext
 from api.services.origins import origin_listed
 
 _ORIGIN_LISTED = "amend.origin_listed"
@@ -176,9 +175,8 @@ class AmendGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        creds = credentials_of(request, self.services.settings)
         return Context(
-            request=request, response=response, auth=RequestContext(self.services, creds)
+            request=request, response=response, auth=request_context(request, self.services)
         )
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> Any:

@@ -7,7 +7,30 @@ import ipaddress
 from starlette.requests import HTTPConnection
 
 from api.config import Settings
-from api.services.context import Credentials
+from api.services.container import Services
+from api.services.context import Credentials, RequestContext
+
+# The scope key of a request's `CorsSlot`, set by the edge for requests with an Origin.
+CORS_SLOT = "amend.cors"
+
+
+class CorsSlot:
+    """Where a request's auth context is left for the edge, which sends the CORS headers
+    that the context's own project allows once the route has answered."""
+
+    __slots__ = ("context",)
+
+    def __init__(self) -> None:
+        self.context: RequestContext | None = None
+
+
+def request_context(conn: HTTPConnection, services: Services) -> RequestContext:
+    """The request's auth context (one per request), registered for the CORS decision."""
+    context = RequestContext(services, credentials_of(conn, services.settings))
+    slot = conn.scope.get(CORS_SLOT)
+    if isinstance(slot, CorsSlot):
+        slot.context = context
+    return context
 
 
 def _bearer(value: str) -> str:
@@ -66,4 +89,5 @@ def credentials_of(conn: HTTPConnection, settings: Settings) -> Credentials:
         origin=h.get(b"origin"),
         ip=client_ip(conn, settings.trusted_proxies),
         user_agent=h.get(b"user-agent"),
+        websocket=conn.scope["type"] == "websocket",
     )

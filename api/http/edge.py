@@ -18,6 +18,7 @@ from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core.errors import Unavailable
+from api.http.credentials import CORS_SLOT, CorsSlot
 from api.http.middleware import (
     ALLOWED_HEADERS,
     ALLOWED_METHODS,
@@ -82,16 +83,16 @@ class EdgeMiddleware:
         start = time.perf_counter()
         status = 500
         throttled = False
-        # None: no Origin (not a cross-origin request); else whether a project lists it.
-        listed: bool | None = None
+        # Set for a cross-origin request: its auth context, for the CORS decision.
+        slot: CorsSlot | None = None
 
         async def send_out(message: Message) -> None:
             nonlocal status, throttled
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = list(message.get("headers", ()))
-                if listed is not None:
-                    _add_cors(message, origin, listed)
+                if slot is not None and origin is not None:
+                    _add_cors(message, origin, await self._exposed(scope, slot, origin))
                 raw = message["headers"]
                 present = {name.lower() for name, _ in raw}
                 raw.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
@@ -101,9 +102,12 @@ class EdgeMiddleware:
 
         try:
             if origin is not None:
-                listed = await self._cors(scope, origin, send_out)
-                if listed is None:
-                    return  # a preflight, answered
+                if scope["method"] == "OPTIONS" and any(
+                    name == b"access-control-request-method" for name, _ in scope["headers"]
+                ):
+                    await self._preflight(scope, origin, send_out)
+                    return
+                slot = scope[CORS_SLOT] = CorsSlot()
             if declared is not None and declared.isdigit():
                 if int(declared) > self.limit:
                     await self._refuse(scope, receive, send_out)
@@ -161,25 +165,33 @@ class EdgeMiddleware:
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _cors(self, scope: Scope, origin_raw: bytes, send: Send) -> bool | None:
-        """Whether some project lists the origin; None once a preflight has been answered.
+    async def _exposed(self, scope: Scope, slot: CorsSlot, origin_raw: bytes) -> bool:
+        """Whether the answer may carry CORS headers for this origin: only when the
+        request's own project lists it. A request that failed before its project was known
+        (a bad key or token) answers nothing about anyone's users: its error may be read by
+        an origin that some project lists exactly, as for a preflight."""
+        origin = origin_raw.decode("latin-1")
+        project = slot.context.origin_project() if slot.context is not None else None
+        if project is not None:
+            return project.lists_origin(origin)
+        try:
+            return await origin_listed(self.services, origin, None)
+        except Unavailable:
+            return False
 
-        Preflights are answered only for listed origins; the actual request is then checked
-        against its own project's policy by the auth context."""
+    async def _preflight(self, scope: Scope, origin_raw: bytes, send: Send) -> None:
+        """Answered only for listed origins; the actual request is then checked against its
+        own project's policy by the auth context, and its answer exposed only to an origin
+        that project lists."""
         headers = Headers(scope=scope)
         origin = origin_raw.decode("latin-1")
         api_key = QueryParams(scope.get("query_string", b"")).get("key") or headers.get("x-api-key")
-        preflight = scope["method"] == "OPTIONS" and "access-control-request-method" in headers
         try:
             listed = await origin_listed(self.services, origin, api_key)
         except Unavailable:
-            if preflight:
-                busy = [(b"vary", b"Origin"), (b"retry-after", b"1"), (b"content-length", b"0")]
-                await _empty(send, 503, busy)
-                return None
-            listed = False  # the request itself will meet the same busy database
-        if not preflight:
-            return listed
+            busy = [(b"vary", b"Origin"), (b"retry-after", b"1"), (b"content-length", b"0")]
+            await _empty(send, 503, busy)
+            return
         answer = [(b"vary", b"Origin"), (b"content-length", b"0")]
         if listed:
             answer += [
@@ -190,7 +202,6 @@ class EdgeMiddleware:
                 (b"access-control-max-age", b"600"),
             ]
         await _empty(send, 204 if listed else 403, answer)
-        return None
 
 
 def _add_cors(message: Message, origin: bytes | None, listed: bool) -> None:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.http.cookies import clear_session_cookie, set_session_cookie
-from api.http.credentials import credentials_of
+from api.http.credentials import request_context
 from api.services.accounts import SignedIn
 from api.services.container import Services
 from api.services.context import RequestContext
@@ -19,8 +19,7 @@ def services_of(request: Request) -> Services:
 
 
 def context_of(request: Request) -> RequestContext:
-    services = services_of(request)
-    return RequestContext(services, credentials_of(request, services.settings))
+    return request_context(request, services_of(request))
 
 
 def signed_in(request: Request, response: Response, result: SignedIn) -> Response:

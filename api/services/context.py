@@ -29,6 +29,8 @@ class Credentials:
     origin: str | None = None
     ip: str | None = None
     user_agent: str | None = None
+    # A WebSocket: what it carries reaches the origin's script with no CORS check between.
+    websocket: bool = False
 
 
 class RequestContext:
@@ -43,6 +45,7 @@ class RequestContext:
         self._claims: Claims | None = None
         self._caller: Caller | None = None
         self._project: Project | None = None
+        self._origin_project: Project | None = None
 
     @property
     def ip(self) -> str | None:
@@ -82,13 +85,21 @@ class RequestContext:
         return self._key_project
 
     def _check_origin(self, project: Project) -> None:
+        self._origin_project = project
         origin = self.credentials.origin
         if origin is None:
             # Server-to-server callers holding the master key send no Origin.
             if not project.allow_no_origin and not self._master:
                 raise AmendError(Reason.ORIGIN_REQUIRED, "requests without an Origin are refused")
-        elif not project.origin_allowed(origin):
+        elif not project.origin_allowed(origin) or (
+            self.credentials.websocket and not project.lists_origin(origin)
+        ):
             raise AmendError(Reason.ORIGIN_NOT_ALLOWED, "this origin is not allowed")
+
+    def origin_project(self) -> Project | None:
+        """The project whose origin policy this request met, once one has been resolved:
+        only its own list may expose the answer to a browser origin (CORS headers)."""
+        return self._origin_project
 
     async def api_key_project(self) -> Project:
         """The project named by the API key (sign-up, sign-in, the record API)."""

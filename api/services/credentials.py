@@ -12,14 +12,14 @@ from api.core.errors import AmendError, Problem, Reason
 from api.core.models import PLAN_RANK, Actor, Plan, User
 from api.core.policy import (
     canonical_email,
-    canonical_username,
     normalize_email,
     validate_password,
 )
 from api.services import notices
 from api.services.context import RequestContext
-from api.services.ratelimit import check_credential_changes, reserve_attempt
-from api.store import Tx, attempts, audit, email_changes, sessions, users
+from api.services.presence import check_password
+from api.services.ratelimit import check_credential_changes
+from api.store import Tx, audit, email_changes, sessions, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,22 +82,7 @@ async def update_credentials(
     async with services.db.read() as tx:
         await check_credential_changes(tx, services.settings, user_pk=user.pk, now=now)
     if current_password is not None:
-        async with services.db.write() as tx:
-            attempt = await reserve_attempt(
-                tx,
-                services.settings,
-                endpoint_id=user.endpoint_id,
-                user_pk=user.pk,
-                kind="reauth",
-                identifier=canonical_username(user.username),
-                ip=ctx.ip,
-            )
-        ok = (await services.hasher.verify(current_password, user.password_hash)).ok
-        async with services.db.write() as tx:
-            await attempts.finish(
-                tx, attempt, succeeded=ok, reason=None if ok else "wrong_current_password"
-            )
-        if not ok:
+        if not await check_password(ctx, user, current_password):
             raise AmendError(
                 Reason.REAUTHENTICATION_REQUIRED,
                 "the current password is not correct",

@@ -19,6 +19,7 @@ from api.core.strategy import Strategy, apply_strategy, auth_document, check_aut
 from api.services import notices
 from api.services.context import RequestContext
 from api.services.credentials import require_recent_signin
+from api.services.presence import check_password, signed_in_recently
 from api.services.ratelimit import check_credential_changes
 from api.store import Tx, audit, email_changes, sessions, users
 
@@ -182,16 +183,32 @@ async def _prepare_password(
     ctx: RequestContext, password: str, against: str, username: str, email: str | None
 ) -> _PreparedPassword:
     hasher = ctx.services.hasher
+    caller = None if ctx.is_master else await ctx.caller()
+    if caller is not None and not signed_in_recently(ctx, caller.session.created_at, now_ms()):
+        # Whether the document's password equals the stored one tells a caller without proof
+        # of presence (a stolen token) whether a guess is right: the comparison is a password
+        # check like a sign-in, throttled and recorded (SPEC §5), and a wrong guess changes
+        # nothing.
+        if not await check_password(ctx, caller.user, password, password_hash=against):
+            raise _reauthentication_required()
+        return _PreparedPassword(password, against, None)
     if (await hasher.verify(password, against)).ok:
         # The same password as stored: unchanged, no policy check, no revocation, and no
         # credential change, so no proof of presence is needed either.
         return _PreparedPassword(password, against, None)
-    if not ctx.is_master:
-        # A new password: refuse before spending a hash on a change that cannot happen.
-        caller = await ctx.caller()
-        require_recent_signin(ctx, caller.session.created_at, now_ms(), field=("data", "password"))
     validate_password(password, username=username, email=email, field=("data", "password"))
     return _PreparedPassword(password, against, await hasher.hash(password))
+
+
+def _reauthentication_required() -> AmendError:
+    return AmendError(
+        Reason.REAUTHENTICATION_REQUIRED,
+        "confirm your current password or sign in again to change credentials",
+        field=_PASSWORD_FIELD,
+    )
+
+
+_PASSWORD_FIELD = ("data", "password")
 
 
 async def _write(

@@ -113,9 +113,16 @@ async def set_keys(tx: Tx, project_id: str, *, api_key_digest: str, master_key_d
     )
 
 
-async def any_allows_origin(tx: Tx, origin: str) -> bool:
-    stmt = select(project_origins.c.project_id).where(project_origins.c.origin.in_((origin, "*")))
-    return await tx.one(stmt.limit(1)) is not None
+async def any_lists_origin_exactly(tx: Tx, origin: str) -> bool:
+    """Whether some project lists this exact origin (a project's `*` does not count)."""
+    return await tx.one(_LISTS_EXACTLY, {"origin": origin}) is not None
+
+
+_LISTS_EXACTLY = prepare(
+    select(project_origins.c.project_id)
+    .where(project_origins.c.origin == bindparam("origin"))
+    .limit(1)
+)
 
 
 async def create_endpoint(tx: Tx, project_id: str, name: str) -> Endpoint:

@@ -8,7 +8,7 @@ from typing import Any
 from api.core import ids
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Problem, Reason
-from api.core.models import Actor, Session, SessionInfo, User
+from api.core.models import Actor, Endpoint, Session, SessionInfo, User
 from api.core.policy import (
     canonical_email,
     canonical_username,
@@ -84,8 +84,39 @@ async def _start_session(
 
 
 async def sign_up(ctx: RequestContext, data: SignUpInput) -> SignedIn:
+    """Create an account and its first session.
+
+    Every attempt from a client address counts toward its sign-up limit, refused ones too (a
+    taken name or address, a weak password): otherwise refused sign-ups would list the taken
+    names and addresses without limit. Nothing is hashed until the attempt can succeed.
+    """
     project = await ctx.api_key_project()
     endpoint = await ctx.endpoint(data.endpoint)
+    settings, ip = ctx.services.settings, ctx.ip
+    if ip is not None:  # before anything else: a refused flood costs no CPU
+        async with ctx.services.db.read() as tx:
+            await check_signups(tx, settings, ip=ip, now=now_ms())
+    try:
+        return await _create_account(ctx, project.id, endpoint, data)
+    except AmendError as error:
+        if ip is not None and error.reason is not Reason.RATE_LIMITED:
+            async with ctx.services.db.write() as tx:
+                await attempts.record(
+                    tx,
+                    endpoint_id=endpoint.id,
+                    user_pk=None,
+                    kind="signup",
+                    identifier=identifier_keys(data.username)[0],
+                    ip=ip,
+                    succeeded=False,
+                    reason=error.reason.value,
+                    now=now_ms(),
+                )
+        raise
+
+
+def _validated(data: SignUpInput) -> dict[str, Any]:
+    """The new account's columns (the password not yet hashed), or every problem at once."""
     problems: list[Problem] = []
     username = _collect(problems, validate_username, data.username, field=("username",))
     email = None
@@ -112,10 +143,33 @@ async def sign_up(ctx: RequestContext, data: SignUpInput) -> SignedIn:
         )
     if problems:
         raise AmendError.of(problems)
+    return {
+        "username": username,
+        "username_canonical": canonical_username(username),
+        "email": email,
+        "email_canonical": canonical_email(email) if email else None,
+        "first_name": first_name,
+        "last_name": last_name,
+        "data": custom,
+    }
+
+
+async def _create_account(
+    ctx: RequestContext, project_id: str, endpoint: Endpoint, data: SignUpInput
+) -> SignedIn:
+    values = _validated(data)
     settings, ip = ctx.services.settings, ctx.ip
-    if ip is not None:  # before the hash: a refused flood costs no CPU
-        async with ctx.services.db.read() as tx:
-            await check_signups(tx, settings, ip=ip, now=now_ms())
+    async with ctx.services.db.read() as tx:
+        # Before the hash: a taken name or address must not cost an argon2 computation.
+        taken = await users.by_identifier(
+            tx, endpoint.id, values["username_canonical"], values["email_canonical"]
+        )
+    if taken is not None:
+        if canonical_username(taken.username) == values["username_canonical"]:
+            raise AmendError(
+                Reason.USERNAME_TAKEN, "this username is already taken", field=("username",)
+            )
+        raise AmendError(Reason.EMAIL_TAKEN, "this email address is already used", field=("email",))
     password_hash = await ctx.services.hasher.hash(data.password)
     now = now_ms()
     async with ctx.services.db.write() as tx:
@@ -126,16 +180,10 @@ async def sign_up(ctx: RequestContext, data: SignUpInput) -> SignedIn:
             tx,
             endpoint_name=endpoint.name,
             values={
+                **values,
                 "endpoint_id": endpoint.id,
                 "unique_id": ids.new_hex_id(),
-                "username": username,
-                "username_canonical": canonical_username(username),
-                "email": email,
-                "email_canonical": canonical_email(email) if email else None,
                 "password_hash": password_hash,
-                "first_name": first_name,
-                "last_name": last_name,
-                "data": custom,
             },
         )
         await attempts.record(
@@ -143,25 +191,25 @@ async def sign_up(ctx: RequestContext, data: SignUpInput) -> SignedIn:
             endpoint_id=endpoint.id,
             user_pk=user.pk,
             kind="signup",
-            identifier=canonical_username(username),
-            ip=ctx.ip,
+            identifier=values["username_canonical"],
+            ip=ip,
             succeeded=True,
             reason=None,
             now=now,
         )
         await audit.record(
             tx,
-            project_id=project.id,
+            project_id=project_id,
             user_pk=user.pk,
             action="sign_up",
-            fields=["username", *(["email"] if email else []), "password"],
+            fields=["username", *(["email"] if user.email else []), "password"],
             strategy=None,
             actor=Actor.USER,
-            ip=ctx.ip,
+            ip=ip,
             now=now,
         )
-        session, token = await _start_session(ctx, tx, user, project.id, now)
-    return SignedIn(token, user, session, ctx.services.settings.token_ttl_seconds)
+        session, token = await _start_session(ctx, tx, user, project_id, now)
+    return SignedIn(token, user, session, settings.token_ttl_seconds)
 
 
 def identifier_keys(identifier: str) -> tuple[str, str | None]:

@@ -116,6 +116,8 @@ async def update_credentials(
     now = now_ms()
     async with services.db.write() as tx:
         current = await users.by_pk(tx, user.pk, for_update=True)
+        # Again under the row lock: parallel requests all passed the check above.
+        await check_credential_changes(tx, services.settings, user_pk=user.pk, now=now)
         # Checked against the hash verified above: a credential change that happened in
         # between revoked this session, so this one must not go through.
         if (

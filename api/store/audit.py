@@ -41,7 +41,9 @@ async def record(
 
 
 async def credential_changes_since(tx: Tx, *, user_pk: int, since: int) -> tuple[int, int | None]:
-    """Changes of email or password by any route (their audit events name those fields).
+    """Changes of email or password by any route (their audit events name those fields),
+    email changes waiting for their code (`pending_email`) included: each mails a code to an
+    address of the caller's choosing and tells whether that address is taken.
 
     Sign-up sets the first password and email; it is not a change of them. The fields of an
     `update_user` event name the document's keys, where `email` is only a custom field (§5)."""
@@ -51,7 +53,9 @@ async def credential_changes_since(tx: Tx, *, user_pk: int, since: int) -> tuple
     times = [
         r["at"]
         for r in await tx.all(stmt)
-        if "password" in r["fields"] or ("email" in r["fields"] and r["action"] != "update_user")
+        if "password" in r["fields"]
+        or "pending_email" in r["fields"]
+        or ("email" in r["fields"] and r["action"] != "update_user")
     ]
     return len(times), (min(times) if times else None)
 

@@ -941,3 +941,50 @@ async def test_me_and_session_reject_a_revoked_token(
     for query in (ME, SESSION):
         body = await gql(client, query, headers=account.auth)
         assert top_error(body) == {"code": "UNAUTHENTICATED", "reason": "SESSION_REVOKED"}
+
+
+@pytest.mark.parametrize(
+    "settings_env",
+    [{"AMEND_SIGNUPS_PER_IP": "4", "AMEND_TRUSTED_PROXIES": "127.0.0.1"}],
+    indirect=True,
+)
+async def test_refused_sign_ups_count_toward_the_per_ip_limit_and_are_never_hashed(
+    client: httpx.AsyncClient, services: Services, project: ProjectKeys, db: TestDB
+) -> None:
+    prober = {"X-API-Key": project.api_key, "X-Forwarded-For": "203.0.113.9"}
+    await sign_up(client, project.api_key, "jane", email="jane@example.com")
+    client.cookies.clear()
+    hashes: list[str] = []
+    hash_password = services.hasher.hash
+
+    async def counting(password: str) -> str:
+        hashes.append(password)
+        return await hash_password(password)
+
+    services.hasher.hash = counting  # type: ignore[method-assign]
+    refusals = [
+        ({"username": "JANE", "password": PASSWORD}, "USERNAME_TAKEN"),
+        ({"username": "j2", "password": PASSWORD, "email": "Jane@Example.com"}, "EMAIL_TAKEN"),
+        ({"username": "j3", "password": "password1"}, "PASSWORD_POLICY"),
+    ]
+    for given, code in refusals:
+        body = await gql(client, SIGN_UP, {"input": given}, headers=prober)
+        assert [e["code"] for e in body["data"]["signUp"]["errors"]] == [code]
+    # The REST sign-up is the same service: a taken name there counts too.
+    response = await client.post(
+        f"/1/ce/users?key={project.api_key}",
+        json={"username": "jane", "password": PASSWORD},
+        headers={"X-Forwarded-For": "203.0.113.9"},
+    )
+    assert response.status_code == 400 and response.json()["error"] == "USERNAME_TAKEN"
+    assert hashes == []  # no refused sign-up cost a hash
+    # Four attempts used the address's allowance: the next one, even a valid one, is refused,
+    # so taken names and addresses cannot be listed without limit.
+    response = await client.post(
+        "/graphql",
+        json={"query": SIGN_UP, "variables": {"input": {"username": "j4", "password": PASSWORD}}},
+        headers=prober,
+    )
+    assert_rate_limited(response)
+    assert hashes == []
+    assert db.sql("SELECT count(*) FROM users") == [(1,)]

@@ -556,3 +556,27 @@ async def test_audit_fields_never_hold_values(
     for (fields,) in db.sql("SELECT fields FROM audit_events"):
         text = str(json_column(fields))
         assert NEW_EMAIL not in text and code not in text
+
+
+async def test_pending_email_changes_count_toward_the_per_user_credential_throttle(
+    client: httpx.AsyncClient, jane: Account, db: TestDB
+) -> None:
+    limit = 10  # AMEND_CREDENTIAL_CHANGES_PER_WINDOW's default
+    for i in range(limit):
+        _, payload = await request_change(
+            client, jane, {"email": f"third.party{i}@example.org", "currentPassword": PASSWORD}
+        )
+        assert payload["errors"] == [] and payload["pendingEmail"], payload
+    r = await client.post(
+        "/graphql",
+        json={
+            "query": UPDATE_CREDENTIALS,
+            "variables": {"input": {"email": "one.more@example.org", "currentPassword": PASSWORD}},
+        },
+        headers=jane.auth,
+    )
+    assert top_error(r.json())["code"] == "RATE_LIMITED"
+    assert int(r.headers["Retry-After"]) > 0
+    # No eleventh code mail went out to a third-party address.
+    assert len([n for n in notices(db) if n[0].startswith("third.party")]) == limit
+    assert not [n for n in notices(db) if n[0] == "one.more@example.org"]

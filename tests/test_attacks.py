@@ -1770,3 +1770,136 @@ async def test_an_invisibly_different_username_is_refused_on_every_route(
     # NFKC keeps zero-width characters: "ja<ZWSP>ne" would be a second account that shows
     # as "jane"; a bidirectional override makes a name display as another.
     await _refused_as_a_username_on_every_route(client, db, world, username)
+
+
+# ------------------------------------------------------------------ integers beyond 64 bits
+
+BIG_INTEGERS = ["18446744073709551616", "-9223372036854775809", "1" + "0" * 400]
+
+
+@pytest.mark.parametrize("number", BIG_INTEGERS)
+async def test_integers_beyond_64_bits_in_graphql_are_invalid_fields_on_every_route(
+    client: httpx.AsyncClient, db: TestDB, world: World, number: str
+) -> None:
+    before = await guard(client, world.project, db, world.jane, world.bob)
+    jane_auth = bearer(world.jane.token)
+    uid = world.jane.unique_id
+    update_user = {
+        "endpoint": "users",
+        "uniqueId": uid,
+        "data": {"username": "jane", "n": RAW},
+        "strategy": "MERGE",
+    }
+    through_variables = [
+        (
+            SIGN_UP,
+            {"input": {"username": "eve", "password": PASSWORD, "data": {"n": [RAW]}}},
+            {"X-API-Key": world.project.api_key},
+            "signUp",
+        ),
+        (UPDATE_ME, {"input": {"data": {"deep": {"n": RAW}}}}, jane_auth, "updateMe"),
+        (UPDATE_USER, update_user, jane_auth, "updateUser"),
+        (UPDATE_USER, {**update_user, "dryRun": True}, jane_auth, "updateUser"),
+    ]
+    for query, variables, headers, field in through_variables:
+        response = await post_raw_gql(client, query, variables, number, headers)
+        client.cookies.clear()
+        assert response.status_code == 200, response.text
+        errors = response.json()["data"][field]["errors"]
+        assert [e["code"] for e in errors] == ["INVALID_FIELD"], response.text
+    through_literals = [
+        (
+            f'mutation {{ signUp(input: {{username: "eve", password: "{PASSWORD}", '
+            f"data: {{n: {number}}}}}) {{ errors {{ code }} }} }}",
+            {"X-API-Key": world.project.api_key},
+            "signUp",
+        ),
+        (
+            f"mutation {{ updateMe(input: {{data: {{n: {number}}}}}) {{ errors {{ code }} }} }}",
+            jane_auth,
+            "updateMe",
+        ),
+        (
+            f'mutation {{ updateUser(endpoint: "users", uniqueId: "{uid}", dryRun: true, '
+            f"strategy: MERGE, data: {{n: {number}}}) {{ errors {{ code }} }} }}",
+            jane_auth,
+            "updateUser",
+        ),
+    ]
+    for document, headers, field in through_literals:
+        body = await gql(client, document, headers=headers)
+        client.cookies.clear()
+        assert body["data"][field]["errors"] == [{"code": "INVALID_FIELD"}], body
+    await assert_unchanged(client, world.project, db, before)
+
+
+@pytest.mark.parametrize("number", BIG_INTEGERS)
+async def test_integers_beyond_64_bits_in_rest_bodies_are_invalid_fields(
+    client: httpx.AsyncClient, db: TestDB, world: World, number: str
+) -> None:
+    before = await guard(client, world.project, db, world.jane, world.bob)
+    key, uid = world.project.api_key, world.jane.unique_id
+    document = {"username": "jane", "n": RAW}
+    requests: list[tuple[str, str, str, Any, tuple[int, str]]] = [
+        (
+            "PUT",
+            f"/1/ce/users?key={key}&uniqueId={uid}&strategy=merge",
+            "application/json",
+            document,
+            (400, ""),
+        ),
+        (
+            "PUT",
+            f"/1/ce/users?key={key}&uniqueId={uid}&strategy=merge",
+            "text/plain",
+            document,
+            (400, ""),
+        ),
+        (
+            "POST",
+            f"/1/ce/users?key={key}",
+            "application/json",
+            {**document, "username": "eve", "password": PASSWORD},
+            (400, ""),
+        ),
+        ("PATCH", "/me", "application/json", {"first_name": RAW}, (400, "")),
+        ("PUT", "/api/user/v1/update", "application/json", {"eml": RAW}, (400, "40001")),
+    ]
+    for method, url, content_type, value, (status, code) in requests:
+        response = await client.request(
+            method,
+            url,
+            content=json_with(value, number).encode(),
+            headers={"Content-Type": content_type, **bearer(world.jane.token)},
+        )
+        client.cookies.clear()
+        assert response.status_code == status, response.text
+        body = response.json()
+        if code:
+            assert str(body["code"]) == code, body
+        elif url == "/me":
+            assert body["errors"][0]["code"] == "INVALID_FIELD", body
+        else:
+            assert body["error"] == "INVALID_FIELD", body
+    await assert_unchanged(client, world.project, db, before)
+
+
+async def test_the_widest_64_bit_integers_are_stored_and_returned_exactly(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    edges = {"max": 2**64 - 1, "min": -(2**63), "long": [2**63, -(2**62)]}
+    response = await client.put(
+        f"/1/ce/users?key={world.project.api_key}&uniqueId={world.jane.unique_id}&strategy=merge",
+        content=json.dumps(edges).encode(),
+        headers={**JSON_TYPE, **bearer(world.jane.token)},
+    )
+    assert response.status_code == 200, response.text
+    assert {k: response.json()["data"][k] for k in edges} == edges
+    body = await gql(
+        client,
+        "mutation($d: JSON!) { updateMe(input: {data: $d}) { user { data } errors { code } } }",
+        {"d": {"again": 2**64 - 1}},
+        headers=bearer(world.jane.token),
+    )
+    data = body["data"]["updateMe"]["user"]["data"]
+    assert data["again"] == 2**64 - 1 and data["max"] == 2**64 - 1

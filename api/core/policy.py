@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from api.core.errors import AmendError, Field, Reason
+from api.core.jsontext import INT_MAX, INT_MIN
 
 __all__ = [
     "CUSTOM_DATA_MAX_BYTES",
@@ -332,7 +333,12 @@ def validate_custom_data(data: object, *, field: Field) -> dict[str, object]:
         elif isinstance(value, float):
             if not math.isfinite(value):
                 raise _invalid("Custom data numbers must be finite (no NaN or Infinity).", path)
-        elif value is not None and not isinstance(value, int):  # int covers bool
+        elif isinstance(value, int):  # bool too
+            if not INT_MIN <= value <= INT_MAX:
+                raise _invalid(
+                    "Custom data integers must fit in 64 bits (signed or unsigned).", path
+                )
+        elif value is not None:
             raise _invalid(f"Custom data holds a non-JSON value ({type(value).__name__}).", path)
 
     try:

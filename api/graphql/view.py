@@ -21,6 +21,7 @@ from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema._graphql_core import execution_context_class_kwargs
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from api.core import jsontext
 from api.core.errors import Unavailable
 from api.graphql.context import Context
 from api.graphql.documents import Documents, finish_errors
@@ -115,8 +116,8 @@ class AmendGraphQL(GraphQL[Context, None]):
         if b"multipart/mixed" in accept or b"text/event-stream" in accept:
             return False
         try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            data = jsontext.loads(body)
+        except ValueError:
             return False
         if not isinstance(data, dict) or not data.keys() <= _REQUEST_KEYS:
             return False
@@ -192,8 +193,8 @@ class AmendGraphQL(GraphQL[Context, None]):
         return await super().parse_http_body(request)
 
     def decode_json(self, data: str | bytes) -> Any:
-        # orjson refuses NaN and Infinity, which JSON does not have.
-        return orjson.loads(data)
+        # NaN and Infinity are refused (JSON does not have them); big integers stay exact.
+        return jsontext.loads(data)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

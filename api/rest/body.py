@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 
+from api.core import jsontext
 from api.core.errors import AmendError, Problem, Reason
 
 JSON_TYPE = "application/json"
@@ -34,9 +34,9 @@ async def _raw(request: Request, accepted: tuple[str, ...]) -> tuple[str, bytes]
 
 def _json(raw: bytes) -> Any:
     try:
-        # orjson refuses NaN, Infinity and invalid UTF-8, which JSON does not have.
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        # NaN, Infinity and invalid UTF-8 are refused: JSON does not have them.
+        return jsontext.loads(raw)
+    except ValueError:
         raise AmendError(Reason.INVALID_FIELD, "the body is not valid JSON") from None
 
 
@@ -46,8 +46,8 @@ async def json_or_text(request: Request) -> Any:
     if kind == JSON_TYPE:
         return _json(raw)
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        return jsontext.loads(raw)
+    except ValueError:
         pass
     try:
         text = raw.decode("utf-8")

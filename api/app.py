@@ -85,6 +85,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
                 services=services,
                 metrics=metrics,
                 limit=settings.max_body_bytes,
+                body_timeout=settings.body_timeout_seconds,
                 too_large=rest_routes.too_large,
             )
         ],

@@ -66,6 +66,7 @@ class Settings:
     credential_changes_per_window: int = 10
     trusted_proxies: frozenset[str] = frozenset()
     max_body_bytes: int = 1_048_576
+    body_timeout_seconds: int = 10
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: float = 2.0
@@ -119,6 +120,7 @@ class Settings:
             "AMEND_THROTTLE_WINDOW_SECONDS": ("throttle_window_seconds", 1),
             "AMEND_CREDENTIAL_CHANGES_PER_WINDOW": ("credential_changes_per_window", 1),
             "AMEND_MAX_BODY_BYTES": ("max_body_bytes", 1024),
+            "AMEND_BODY_TIMEOUT_SECONDS": ("body_timeout_seconds", 1),
             "AMEND_ARGON2_MEMORY_KIB": ("argon2_memory_kib", 8),
             "AMEND_ARGON2_TIME_COST": ("argon2_time_cost", 1),
             "AMEND_ARGON2_PARALLELISM": ("argon2_parallelism", 1),

@@ -11,10 +11,13 @@ One layer reads the request headers once and wraps `send` once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core.errors import Unavailable
@@ -42,6 +45,12 @@ _SECURITY_HEADERS = (
     (b"cache-control", b"no-store"),
 )
 _RETRY_AFTER = b"retry-after"
+# nginx's "client closed request": the client went away before its request was read.
+CLIENT_CLOSED = 499
+
+
+class BodyTimeout(Exception):
+    """The request body did not arrive within the body time-out."""
 
 
 class EdgeMiddleware:
@@ -52,12 +61,14 @@ class EdgeMiddleware:
         services: Services,
         metrics: Metrics,
         limit: int,
+        body_timeout: float = 10.0,
         too_large: TooLarge | None = None,
     ) -> None:
         self.app = app
         self.services = services
         self.metrics = metrics
         self.limit = limit
+        self.body_timeout = body_timeout
         self.too_large = too_large
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -100,6 +111,8 @@ class EdgeMiddleware:
                 throttled = status != 503 and _RETRY_AFTER in present
             await send(message)
 
+        if chunked or (declared is not None and declared != b"0"):
+            receive = _bounded(receive, self.body_timeout)
         try:
             if origin is not None:
                 if scope["method"] == "OPTIONS" and any(
@@ -133,6 +146,14 @@ class EdgeMiddleware:
                 if not message.get("more_body", False):
                     break
             await self.app(scope, replaying(b"".join(chunks), receive), send_out)
+        except BodyTimeout:
+            # A client that sends its body too slowly (or never finishes it) holds a
+            # connection and a task: answered 408 and closed, and counted as a 408, not a 500.
+            if status == 500:
+                closing = [(b"connection", b"close"), (b"content-length", b"0")]
+                await _empty(send_out, 408, closing)
+        except ClientDisconnect:
+            status = CLIENT_CLOSED  # nobody to answer; not a server error either
         finally:
             elapsed = time.perf_counter() - start
             route = route_name(scope["path"])
@@ -211,6 +232,29 @@ def _add_cors(message: Message, origin: bytes | None, listed: bool) -> None:
         out["access-control-allow-origin"] = origin.decode("latin-1")
         out["access-control-allow-credentials"] = "true"
         out["access-control-expose-headers"] = EXPOSED_HEADERS
+
+
+def _bounded(receive: Receive, timeout: float) -> Callable[[], Awaitable[Message]]:
+    """`receive` that raises `BodyTimeout` when the whole body has not arrived within
+    `timeout` seconds, and `ClientDisconnect` when the client leaves before sending it all."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    complete = False
+
+    async def bounded() -> Message:
+        nonlocal complete
+        if complete:  # later calls wait for a disconnect, as long as the response takes
+            return await receive()
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await receive()
+        except TimeoutError:
+            raise BodyTimeout from None
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        complete = not message.get("more_body", False)
+        return message
+
+    return bounded
 
 
 async def _empty(send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:

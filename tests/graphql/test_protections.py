@@ -555,3 +555,31 @@ async def test_json_with_a_charset_parameter_is_accepted(
         headers={**jane.auth, "content-type": "application/json; charset=utf-8"},
     )
     assert response.json()["data"]["me"]["username"] == "jane"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"extensions": {}}],
+    ids=["direct-execution", "strawberry-pipeline"],
+)
+async def test_several_operations_without_an_operation_name_run_none(
+    client: httpx.AsyncClient, project: ProjectKeys, db: TestDB, extra: dict[str, object]
+) -> None:
+    document = (
+        'mutation A { signUp(input: {username: "eve", password: "Zght943!x"}) { token } } '
+        "query B { __typename }"
+    )
+    r = await client.post(
+        "/graphql", json={"query": document, **extra}, headers={"X-API-Key": project.api_key}
+    )
+    body = r.json()
+    assert not body.get("data"), body
+    assert "operation name" in body["errors"][0]["message"]
+    # Naming one runs that one only.
+    r = await client.post(
+        "/graphql",
+        json={"query": document, "operationName": "B", **extra},
+        headers={"X-API-Key": project.api_key},
+    )
+    assert r.json() == {"data": {"__typename": "Query"}}
+    assert db.sql("SELECT count(*) FROM users") == [(0,)]  # the first operation never ran

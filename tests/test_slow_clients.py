@@ -37,7 +37,8 @@ async def _metrics(server: Server) -> str:
 
 
 def _count(metrics: str, route: str, status_class: str) -> int:
-    pattern = rf'amend_http_requests_total\{{route="{re.escape(route)}",method="POST",status="{status_class}"\}} (\d+)'
+    labels = f'route="{route}",method="POST",status="{status_class}"'
+    pattern = rf"amend_http_requests_total\{{{re.escape(labels)}\}} (\d+)"
     found = re.search(pattern, metrics)
     return int(found.group(1)) if found else 0
 

@@ -23,7 +23,6 @@ from api.http.middleware import (
     ALLOWED_METHODS,
     EXPOSED_HEADERS,
     TooLarge,
-    graphql_too_large,
     replaying,
 )
 from api.http.observability import REQUEST_ID, Metrics, new_request_id, route_name
@@ -146,20 +145,13 @@ class EdgeMiddleware:
                 )
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """413 in the envelope of the route the path names, with `Connection: close`."""
-        custom = self.too_large(scope["path"], self.limit) if self.too_large else None
-        if custom is not None:
-            custom.headers["connection"] = "close"
-            await custom(scope, receive, send)
+        """413 in the envelope of the API the path names, with `Connection: close`."""
+        if self.too_large is None:
+            await _empty(send, 413, [(b"content-length", b"0"), (b"connection", b"close")])
             return
-        body = graphql_too_large(self.limit)
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        response = self.too_large(scope["path"], self.limit)
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
 
     async def _cors(self, scope: Scope, origin_raw: bytes, send: Send) -> bool | None:
         """Whether some project lists the origin; None once a preflight has been answered.

@@ -43,6 +43,7 @@ CE_STATUS: dict[Reason, int | None] = {
     R.VERSION_CONFLICT: 412,
     R.INVALID_CODE: None,
     R.PAYLOAD_TOO_LARGE: 413,
+    R.SERVICE_UNAVAILABLE: 503,
 }
 
 # §7.2 credentials API: the numeric `code`; the HTTP status is code // 100.
@@ -80,6 +81,7 @@ USER_V1_CODE: dict[Reason, int | None] = {
     R.VERSION_CONFLICT: None,
     R.INVALID_CODE: None,
     R.PAYLOAD_TOO_LARGE: 41301,
+    R.SERVICE_UNAVAILABLE: 50301,
 }
 
 # §7.3 profile API: HTTP status (and the envelope's `status`).
@@ -117,6 +119,7 @@ ME_STATUS: dict[Reason, int | None] = {
     R.VERSION_CONFLICT: 412,
     R.INVALID_CODE: None,
     R.PAYLOAD_TOO_LARGE: 413,
+    R.SERVICE_UNAVAILABLE: 503,
 }
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from api.core.errors import AmendError, Problem, Reason
-from api.graphql.errors import GRAPHQL_CODES, PAYLOAD
+import orjson
+
+from api.core.errors import AmendError, Problem, Reason, Unavailable, payload_too_large
+from api.graphql.errors import GRAPHQL_CODES, GRAPHQL_STATUS, PAYLOAD, error_response
 
 SPEC_REASONS = [
     "MISSING_API_KEY",
@@ -39,6 +41,7 @@ SPEC_REASONS = [
     "VERSION_CONFLICT",
     "INVALID_CODE",
     "PAYLOAD_TOO_LARGE",
+    "SERVICE_UNAVAILABLE",
 ]
 
 
@@ -54,7 +57,37 @@ def test_every_reason_has_a_graphql_mapping() -> None:
         "FORBIDDEN",
         "BAD_REQUEST",
         "RATE_LIMITED",
+        "PAYLOAD_TOO_LARGE",
+        "SERVICE_UNAVAILABLE",
     }
+
+
+def test_reasons_answered_with_their_own_http_status_follow_the_spec() -> None:
+    # SPEC §8: "(HTTP 415 / 400)", "(HTTP 413)", "(HTTP 503)"; all are top-level errors.
+    assert GRAPHQL_STATUS == {
+        Reason.UNSUPPORTED_CONTENT_TYPE: 415,
+        Reason.EMPTY_BODY: 400,
+        Reason.PAYLOAD_TOO_LARGE: 413,
+        Reason.SERVICE_UNAVAILABLE: 503,
+    }
+    assert all(GRAPHQL_CODES[reason] is not PAYLOAD for reason in GRAPHQL_STATUS)
+
+
+def test_a_refusal_before_execution_is_one_top_level_error_from_the_catalogue() -> None:
+    response = error_response(payload_too_large(2048))
+    assert response.status_code == 413
+    assert orjson.loads(response.body) == {
+        "errors": [
+            {
+                "message": "the request body is larger than 2048 bytes",
+                "extensions": {"code": "PAYLOAD_TOO_LARGE", "reason": "PAYLOAD_TOO_LARGE"},
+            }
+        ]
+    }
+    busy = error_response(Unavailable.answer())
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == "1"
+    assert orjson.loads(busy.body)["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
 
 
 def test_auth_failures_are_top_level_and_input_problems_are_payload() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import Enum
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
 from api.core import ids, models
-from api.core.errors import AmendError, Problem
+from api.core.errors import AmendError, Field, Problem
 from api.core.strategy import Strategy
 from api.graphql.scalars import JSON, DateTime
 from api.services import accounts
@@ -32,8 +33,18 @@ class UserError:
 
     @classmethod
     def from_problem(cls, problem: Problem) -> UserError:
-        field = list(problem.field) if problem.field is not None else None
+        field = wire_path(problem.field) if problem.field is not None else None
         return cls(code=problem.reason.value, message=problem.message, field=field)
+
+
+def wire_path(field: Field) -> list[str]:
+    """A service's field path in GraphQL's names. Its first segment is a domain name
+    (`current_password`), spelled here as the schema spells the input (`currentPassword`);
+    later segments are keys of custom data, kept as the client sent them."""
+    if not field:
+        return []
+    head, *rest = field
+    return [to_camel_case(head), *rest]
 
 
 @strawberry.type

@@ -9,6 +9,7 @@ from api.core.errors import AmendError, Problem, Reason
 from api.rest import body as bodies
 from api.rest.common import context_of
 from api.rest.envelopes import me_error, me_ok
+from api.rest.raises import CALLER, JSON_OBJECT, raises
 from api.services import accounts, profile
 
 FIELDS = frozenset({"first_name", "last_name", "username", "phone_number", "image_url"})
@@ -30,6 +31,7 @@ def _on_this_api(problem: Problem) -> Problem:
     return Problem(reason, problem.message, field)
 
 
+@raises(CALLER)
 async def read(request: Request) -> Response:
     ctx = context_of(request)
     try:
@@ -40,6 +42,11 @@ async def read(request: Request) -> Response:
     return me_ok(caller.user, info)
 
 
+@raises(
+    CALLER,
+    JSON_OBJECT,
+    (Reason.EMPTY_UPDATE, Reason.USERNAME_TAKEN, Reason.VERSION_CONFLICT),
+)
 async def update(request: Request) -> Response:
     ctx = context_of(request)
     try:

@@ -112,22 +112,7 @@ class EdgeMiddleware:
                     # bytes arrive, so there is nothing to bound (and no need to buffer).
                     await self.app(scope, receive, send_out)
                     return
-            # No usable Content-Length (chunked): read the body, up to the limit.
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self.limit:
-                    await self._refuse(scope, receive, send_out)
-                    return
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-            await self.app(scope, replaying(b"".join(chunks), receive), send_out)
+            await self._bounded(scope, receive, send_out)
         finally:
             elapsed = time.perf_counter() - start
             route = route_name(scope["path"])
@@ -143,6 +128,24 @@ class EdgeMiddleware:
                         "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """No usable Content-Length (chunked): read the body, up to the limit, then serve it."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, replaying(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         """413 in the envelope of the API the path names, with `Connection: close`."""

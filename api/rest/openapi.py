@@ -129,41 +129,29 @@ def ce_update(limit: int) -> Schema:
     }
 
 
-def ce_sign_up(limit: int) -> Schema:
-    body = {**credentials_object(), "description": "`username`, `password` and any custom fields."}
+def ce_session(limit: int, *, signing_up: bool) -> Schema:
+    """Sign-up (201, a new record) or sign-in (200): both start a session."""
+    body = credentials_object()
+    if signing_up:
+        body["description"] = "`username`, `password` and any custom fields."
+    record = "The new record" if signing_up else "The record"
+    status = "201" if signing_up else "200"
     return {
-        "operationId": "ceSignUp",
-        "summary": "Create a record (sign up) and start its session",
+        "operationId": "ceSignUp" if signing_up else "ceSignIn",
+        "summary": "Create a record (sign up) and start its session"
+        if signing_up
+        else "Sign in to an endpoint",
         "tags": ["record"],
         "security": one_of_each(API_KEY),
         "parameters": params(*KEY_PARAMS),
         "requestBody": json_body(body, text_too=True),
         "responses": {
-            "201": response(
-                "The new record; the access token is in `Authorization`",
+            status: response(
+                f"{record}; the access token is in `Authorization`",
                 ref("schemas", "Record"),
                 NEW_SESSION,
             ),
-            **errors(CE, ce.create, limit),
-        },
-    }
-
-
-def ce_sign_in(limit: int) -> Schema:
-    return {
-        "operationId": "ceSignIn",
-        "summary": "Sign in to an endpoint",
-        "tags": ["record"],
-        "security": one_of_each(API_KEY),
-        "parameters": params(*KEY_PARAMS),
-        "requestBody": json_body(credentials_object(), text_too=True),
-        "responses": {
-            "200": response(
-                "The record; the access token is in `Authorization`",
-                ref("schemas", "Record"),
-                NEW_SESSION,
-            ),
-            **errors(CE, ce.login, limit),
+            **errors(CE, ce.create if signing_up else ce.login, limit),
         },
     }
 
@@ -174,9 +162,9 @@ def ce_paths(limit: int) -> dict[str, Schema]:
         "parameters": params("endpoint"),
         "get": ce_read(limit),
         "put": ce_update(limit),
-        "post": ce_sign_up(limit),
+        "post": ce_session(limit, signing_up=True),
     }
-    login = {"parameters": params("endpoint"), "post": ce_sign_in(limit)}
+    login = {"parameters": params("endpoint"), "post": ce_session(limit, signing_up=False)}
     return {"/1/ce/{endpoint}": record, "/1/ce/{endpoint}/login": login}
 
 

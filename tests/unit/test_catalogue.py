@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import orjson
 
 from api.core.errors import AmendError, Problem, Reason, Unavailable, payload_too_large
@@ -111,3 +114,24 @@ def test_error_with_several_problems_keeps_them_in_order() -> None:
     error = AmendError.of(problems)
     assert error.reason is Reason.REQUIRED_FIELD_MISSING
     assert error.problems == tuple(problems)
+
+
+API = Path(__file__).resolve().parents[2] / "api"
+CATALOGUE = {"core/errors.py", "graphql/errors.py"}
+# GraphQL's own request and validation errors (a document that breaks a rule, a body
+# Strawberry cannot read) carry the code BAD_REQUEST and no reason: they are not Amend reasons.
+GRAPHQL_REQUEST_ERRORS = {"graphql/rules.py", "graphql/view.py"}
+
+
+def test_wire_codes_are_spelled_only_in_the_catalogue() -> None:
+    wire = {r.value for r in Reason} | {c for c in GRAPHQL_CODES.values() if c}
+    found: dict[str, set[str]] = {}
+    for path in API.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in wire:
+                found.setdefault(str(path.relative_to(API)), set()).add(node.value)
+    outside = {m: codes for m, codes in found.items() if m not in CATALOGUE}
+    assert set(outside) <= GRAPHQL_REQUEST_ERRORS, outside
+    assert set().union(*outside.values()) <= {"BAD_REQUEST"}

@@ -15,7 +15,8 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from api.config import Settings
-from api.core.errors import Unavailable
+from api.core.errors import AmendError, Unavailable, payload_too_large
+from api.graphql.errors import error_response as graphql_error_response
 from api.graphql.view import AmendGraphQL
 from api.http.edge import EdgeMiddleware
 from api.http.observability import Metrics
@@ -59,8 +60,15 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
         text = metrics.render(await health.gauges(services))
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
+    def error_answer(path: str, error: AmendError) -> Response:
+        """An error in the envelope of the API the path names (GraphQL's for any other path)."""
+        return rest_routes.error_answer(path, error) or graphql_error_response(error)
+
+    def too_large(path: str, limit: int) -> Response:
+        return error_answer(path, payload_too_large(limit))
+
     async def on_unavailable(request: Request, _exc: Exception) -> Response:
-        return rest_routes.unavailable(request.url.path)
+        return error_answer(request.url.path, Unavailable.answer())
 
     routes: list[BaseRoute] = []
     if settings.graphiql:
@@ -86,7 +94,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Starl
                 metrics=metrics,
                 limit=settings.max_body_bytes,
                 body_timeout=settings.body_timeout_seconds,
-                too_large=rest_routes.too_large,
+                too_large=too_large,
             )
         ],
         lifespan=lifespan,

@@ -7,7 +7,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from api import __version__
 from api.config import ConfigError, Settings
@@ -18,6 +19,8 @@ from api.services import projects
 from api.services.container import Services
 from api.store import migrate
 from api.store import outbox as outbox_store
+
+T = TypeVar("T")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,13 +73,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _with_services(settings: Settings, fn: object) -> object:
+async def _with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]) -> T:
     services = Services.build(settings)
     try:
         await migrate.upgrade(services.db)
-        return await fn(services)  # type: ignore[operator]
+        return await fn(services)
     finally:
         await services.close()
+
+
+def _call(settings: Settings, fn: Callable[[Services], Awaitable[T]]) -> T:
+    """Run `fn` with the services of a migrated database, then close them."""
+    return asyncio.run(_with_services(settings, fn))
 
 
 def _print_project(created: projects.CreatedProject, as_json: bool) -> None:
@@ -113,45 +121,36 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "migrate":
-        asyncio.run(_with_services(settings, lambda s: migrate.upgrade(s.db)))
+        _call(settings, lambda s: migrate.upgrade(s.db))
         print("database is at the newest schema")
-    elif args.command == "project" and args.project_command == "rotate-keys":
-        rotated = asyncio.run(
-            _with_services(settings, lambda s: projects.rotate_keys(s, project=args.project))
-        )
-        assert isinstance(rotated, projects.CreatedProject)
-        _print_project(rotated, args.json)
     elif args.command == "project":
-        created = asyncio.run(
-            _with_services(
+        if args.project_command == "rotate-keys":
+            project = _call(settings, lambda s: projects.rotate_keys(s, project=args.project))
+        else:
+            plan = Plan(args.plan)
+            project = _call(
                 settings,
                 lambda s: projects.create_project(
                     s,
                     name=args.name,
                     origins=args.origin,
                     allow_no_origin=args.allow_no_origin,
-                    plan=Plan(args.plan),
+                    plan=plan,
                 ),
             )
-        )
-        assert isinstance(created, projects.CreatedProject)
-        _print_project(created, args.json)
+        _print_project(project, args.json)
     elif args.command == "endpoint":
-        ep = asyncio.run(
-            _with_services(
-                settings,
-                lambda s: projects.create_endpoint(s, project=args.project, name=args.name),
-            )
+        ep = _call(
+            settings, lambda s: projects.create_endpoint(s, project=args.project, name=args.name)
         )
         if args.json:
-            print(json.dumps({"id": ep.id, "project_id": ep.project_id, "name": ep.name}))  # type: ignore[attr-defined]
+            print(json.dumps({"id": ep.id, "project_id": ep.project_id, "name": ep.name}))
         else:
-            print(f"endpoint {ep.name} created")  # type: ignore[attr-defined]
+            print(f"endpoint {ep.name} created")
     elif args.command == "serve":
         _serve(args, settings)
     elif args.command == "outbox":
-        notices = asyncio.run(_with_services(settings, list_outbox))
-        _print_outbox(notices, args.json)  # type: ignore[arg-type]
+        _print_outbox(_call(settings, list_outbox), args.json)
 
 
 async def list_outbox(services: Services) -> list[dict[str, object]]:
@@ -189,9 +188,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
     demo = None
     if args.demo:
-        demo = asyncio.run(_with_services(settings, projects.ensure_demo))
+        demo = _call(settings, projects.ensure_demo)
     else:
-        asyncio.run(_with_services(settings, lambda s: migrate.upgrade(s.db)))
+        _call(settings, lambda s: migrate.upgrade(s.db))
     base = f"http://{args.host}:{args.port}"
     if isinstance(demo, projects.CreatedProject):
         print("Demo project ready:")

@@ -2,6 +2,17 @@
 
 Built once by the CLI or the app factory and passed down; nothing reads the environment at
 import time, so tests can build as many independent apps as they like.
+
+Each setting is declared once, as a field of `Settings` made by `setting()`: the variable's
+name, the default, and its rules (`minimum`, `choices`, `check`/`expect`, `dev_default`). The
+field's type decides how the text is parsed (int, float, bool, str, `str | None`, a
+comma-separated `frozenset[str]`); `from_env` reads every declared field, and
+tests/unit/test_config.py holds the README configuration table to the same declarations.
+Adding one is one line here plus its README row, e.g.:
+
+    reset_ttl_seconds: int = setting("AMEND_PASSWORD_RESET_TTL_SECONDS", 3600, minimum=60)
+
+Rules that relate several settings live in `Settings.validate`.
 """
 
 from __future__ import annotations
@@ -9,9 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
 from urllib.parse import parse_qs, urlsplit
 
 from dotenv import dotenv_values
@@ -20,10 +32,31 @@ log = logging.getLogger("amend.config")
 
 MIN_SECRET_BYTES = 32
 SECRET_FILE = ".amend-secret"
+T = TypeVar("T")
+SAME: Any = object()  # `dev_default`: the same default under --dev
 
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message says which variable and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Env:
+    """How one setting is read: kept in its dataclass field's metadata."""
+
+    name: str
+    minimum: float = 0
+    choices: tuple[str, ...] = ()
+    lower: bool = False  # compare (and keep) the value in lowercase
+    check: Callable[[Any], bool] | None = None
+    expect: str = ""  # what `check` wants, for the error message
+    dev_default: Any = SAME  # the default under --dev, when it differs
+
+
+def setting(name: str, default: T, *, secret: bool = False, **rules: Any) -> T:
+    """A field read from the variable `name`; a `secret` one is left out of `repr`."""
+    how = Env(name, **rules)
+    return field(default=default, repr=not secret, metadata={"env": how})
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -35,48 +68,82 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
-def _int(name: str, raw: str, *, minimum: int = 0) -> int:
+def _number(kind: type[int] | type[float], name: str, raw: str, minimum: float) -> float:
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what}, not {raw!r}") from None
     if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}")
+        raise ConfigError(f"{name} must be at least {minimum:g}")
     return value
+
+
+def _parse(kind: Any, how: Env, raw: str) -> object:
+    """The value of a variable's text, for a field of type `kind`, checked against its rules."""
+    name = how.name
+    value: Any
+    if kind is bool:
+        value = _bool(name, raw)
+    elif kind is int or kind is float:
+        value = _number(kind, name, raw, how.minimum)
+    elif kind == frozenset[str]:
+        value = frozenset(p.strip() for p in raw.split(",") if p.strip())
+    else:
+        value = raw.lower() if how.lower else raw
+    if how.choices and value not in how.choices:
+        raise ConfigError(f"{name} must be one of {', '.join(how.choices)}, not {raw!r}")
+    if how.check is not None and not how.check(value):
+        raise ConfigError(f"{name} must be {how.expect}")
+    return value
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str = "sqlite+aiosqlite:///./amend.db"
-    secret_key: str = field(default="", repr=False)
+    database_url: str = setting("AMEND_DATABASE_URL", "sqlite+aiosqlite:///./amend.db")
+    # Missing: generated once into the secret file (`from_env`).
+    secret_key: str = setting("AMEND_SECRET_KEY", "", secret=True)
     # Accepted for verifying tokens only, so a rotated key does not sign everyone out at once.
-    previous_secret_key: str | None = field(default=None, repr=False)
-    token_ttl_seconds: int = 3600
-    cookie_name: str = "access_token"
-    cookie_secure: bool = True
-    introspection: bool = False
-    dev: bool = False
-    reauth_window_seconds: int = 600
-    email_change: str = "immediate"
-    mailer: str = field(default="log", repr=False)  # an SMTP URL may hold a password
-    signin_max_failures: int = 5
-    signin_max_failures_per_ip: int = 50
-    signups_per_ip: int = 20
-    throttle_window_seconds: int = 900
-    credential_changes_per_window: int = 10
-    trusted_proxies: frozenset[str] = frozenset()
-    max_body_bytes: int = 1_048_576
-    body_timeout_seconds: int = 10
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
-    db_pool_timeout: float = 2.0
-    log_level: str = "info"
+    previous_secret_key: str | None = setting("AMEND_SECRET_KEY_PREVIOUS", None, secret=True)
+    token_ttl_seconds: int = setting("AMEND_TOKEN_TTL_SECONDS", 3600, minimum=60)
+    cookie_name: str = setting("AMEND_COOKIE_NAME", "access_token")
+    cookie_secure: bool = setting("AMEND_COOKIE_SECURE", True, dev_default=False)
+    introspection: bool = setting("AMEND_INTROSPECTION", False, dev_default=True)
+    dev: bool = setting("AMEND_DEV", False)
+    reauth_window_seconds: int = setting("AMEND_REAUTH_WINDOW_SECONDS", 600)
+    email_change: str = setting("AMEND_EMAIL_CHANGE", "immediate", choices=("immediate", "verify"))
+    # An SMTP URL may hold a password.
+    mailer: str = setting(
+        "AMEND_MAILER",
+        "log",
+        secret=True,
+        check=lambda v: v == "log" or v.startswith("smtp://"),
+        expect="'log' or an smtp://user:pass@host:port URL",
+    )
+    signin_max_failures: int = setting("AMEND_SIGNIN_MAX_FAILURES", 5, minimum=1)
+    signin_max_failures_per_ip: int = setting("AMEND_SIGNIN_MAX_FAILURES_PER_IP", 50, minimum=1)
+    signups_per_ip: int = setting("AMEND_SIGNUPS_PER_IP", 20, minimum=1)
+    throttle_window_seconds: int = setting("AMEND_THROTTLE_WINDOW_SECONDS", 900, minimum=1)
+    credential_changes_per_window: int = setting(
+        "AMEND_CREDENTIAL_CHANGES_PER_WINDOW", 10, minimum=1
+    )
+    trusted_proxies: frozenset[str] = setting("AMEND_TRUSTED_PROXIES", frozenset())
+    max_body_bytes: int = setting("AMEND_MAX_BODY_BYTES", 1_048_576, minimum=1024)
+    body_timeout_seconds: int = setting("AMEND_BODY_TIMEOUT_SECONDS", 10, minimum=1)
+    db_pool_size: int = setting("AMEND_DB_POOL_SIZE", 10, minimum=1)
+    db_max_overflow: int = setting("AMEND_DB_MAX_OVERFLOW", 10)
+    db_pool_timeout: float = setting("AMEND_DB_POOL_TIMEOUT", 2.0)
+    log_level: str = setting("AMEND_LOG_LEVEL", "info", choices=LOG_LEVELS, lower=True)
     # argon2id parameters; the defaults are OWASP's (19 MiB, t=2, p=1). Lower them only for
     # test suites: every stored hash records its own parameters and is upgraded on sign-in.
-    argon2_memory_kib: int = 19_456
-    argon2_time_cost: int = 2
-    argon2_parallelism: int = 1
-    hash_threads: int = 2
+    argon2_memory_kib: int = setting("AMEND_ARGON2_MEMORY_KIB", 19_456, minimum=8)
+    argon2_time_cost: int = setting("AMEND_ARGON2_TIME_COST", 2, minimum=1)
+    argon2_parallelism: int = setting("AMEND_ARGON2_PARALLELISM", 1, minimum=1)
+    hash_threads: int = setting("AMEND_HASH_THREADS", 2, minimum=1)
+    # Fixed limits, not read from the environment.
     max_query_depth: int = 10
     max_aliases: int = 15
     max_tokens: int = 2000
@@ -95,72 +162,32 @@ class Settings:
         env_file: str | Path | None = ".env",
         secret_file: str | Path = SECRET_FILE,
     ) -> Settings:
-        """Read settings; `env` defaults to `.env` overlaid with the process environment."""
+        """Read settings; `env` defaults to `.env` overlaid with the process environment.
+        An empty variable counts as unset."""
         if env is None:
             merged: dict[str, str] = {}
             if env_file is not None and Path(env_file).is_file():
                 merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
             merged.update(os.environ)
             env = merged
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            return value if value not in (None, "") else None
-
-        dev = dev or _bool("AMEND_DEV", get("AMEND_DEV") or "false")
-        kwargs: dict[str, object] = {"dev": dev}
-        if (v := get("AMEND_DATABASE_URL")) is not None:
-            kwargs["database_url"] = v
-        ints = {
-            "AMEND_TOKEN_TTL_SECONDS": ("token_ttl_seconds", 60),
-            "AMEND_REAUTH_WINDOW_SECONDS": ("reauth_window_seconds", 0),
-            "AMEND_SIGNIN_MAX_FAILURES": ("signin_max_failures", 1),
-            "AMEND_SIGNIN_MAX_FAILURES_PER_IP": ("signin_max_failures_per_ip", 1),
-            "AMEND_SIGNUPS_PER_IP": ("signups_per_ip", 1),
-            "AMEND_THROTTLE_WINDOW_SECONDS": ("throttle_window_seconds", 1),
-            "AMEND_CREDENTIAL_CHANGES_PER_WINDOW": ("credential_changes_per_window", 1),
-            "AMEND_MAX_BODY_BYTES": ("max_body_bytes", 1024),
-            "AMEND_BODY_TIMEOUT_SECONDS": ("body_timeout_seconds", 1),
-            "AMEND_ARGON2_MEMORY_KIB": ("argon2_memory_kib", 8),
-            "AMEND_ARGON2_TIME_COST": ("argon2_time_cost", 1),
-            "AMEND_ARGON2_PARALLELISM": ("argon2_parallelism", 1),
-            "AMEND_HASH_THREADS": ("hash_threads", 1),
-            "AMEND_DB_POOL_SIZE": ("db_pool_size", 1),
-            "AMEND_DB_MAX_OVERFLOW": ("db_max_overflow", 0),
-        }
-        for name, (attr, minimum) in ints.items():
-            if (v := get(name)) is not None:
-                kwargs[attr] = _int(name, v, minimum=minimum)
-        if (v := get("AMEND_DB_POOL_TIMEOUT")) is not None:
-            try:
-                kwargs["db_pool_timeout"] = float(v)
-            except ValueError:
-                raise ConfigError("AMEND_DB_POOL_TIMEOUT must be a number of seconds") from None
-        if (v := get("AMEND_COOKIE_NAME")) is not None:
-            kwargs["cookie_name"] = v
-        kwargs["cookie_secure"] = _bool(
-            "AMEND_COOKIE_SECURE", get("AMEND_COOKIE_SECURE") or str(not dev)
-        )
-        kwargs["introspection"] = _bool(
-            "AMEND_INTROSPECTION", get("AMEND_INTROSPECTION") or str(dev)
-        )
-        email_change = get("AMEND_EMAIL_CHANGE") or "immediate"
-        if email_change not in {"immediate", "verify"}:
-            raise ConfigError("AMEND_EMAIL_CHANGE must be 'immediate' or 'verify'")
-        kwargs["email_change"] = email_change
-        mailer = get("AMEND_MAILER") or "log"
-        if mailer != "log" and not mailer.startswith("smtp://"):
-            raise ConfigError("AMEND_MAILER must be 'log' or an smtp://user:pass@host:port URL")
-        kwargs["mailer"] = mailer
-        if (v := get("AMEND_TRUSTED_PROXIES")) is not None:
-            kwargs["trusted_proxies"] = frozenset(p.strip() for p in v.split(",") if p.strip())
-        log_level = (get("AMEND_LOG_LEVEL") or "info").lower()
-        if log_level not in {"debug", "info", "warning", "error", "critical"}:
-            raise ConfigError("AMEND_LOG_LEVEL must be debug, info, warning, error or critical")
-        kwargs["log_level"] = log_level
-        kwargs["secret_key"] = get("AMEND_SECRET_KEY") or _secret_from_file(Path(secret_file))
-        kwargs["previous_secret_key"] = get("AMEND_SECRET_KEY_PREVIOUS")
-        settings = cls(**kwargs)  # type: ignore[arg-type]
+        kinds = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        dev_defaults: dict[str, Any] = {}
+        for f in fields(cls):
+            how: Env | None = f.metadata.get("env")
+            if how is None:
+                continue
+            raw = env.get(how.name)
+            if raw:
+                values[f.name] = _parse(kinds[f.name], how, raw)
+            elif how.dev_default is not SAME:
+                dev_defaults[f.name] = how.dev_default
+        values["dev"] = dev or values.get("dev", False)
+        if values["dev"]:
+            values = {**dev_defaults, **values}
+        if "secret_key" not in values:
+            values["secret_key"] = _secret_from_file(Path(secret_file))
+        settings = cls(**values)
         settings.validate()
         return settings
 

@@ -45,6 +45,7 @@ class Reason(StrEnum):
     VERSION_CONFLICT = "VERSION_CONFLICT"
     INVALID_CODE = "INVALID_CODE"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 Field = tuple[str, ...]
@@ -62,9 +63,19 @@ class Problem:
 class Unavailable(Exception):
     """The request cannot be served right now (no database connection came free in time).
 
-    Not a client error and not in the catalogue: the edges answer 503 with `Retry-After`."""
+    Not a client error: raised by the store, it is answered by each edge as the catalogue's
+    `SERVICE_UNAVAILABLE` (`answer()`), with `Retry-After`."""
 
     retry_after = 1
+
+    @classmethod
+    def answer(cls) -> AmendError:
+        """What the caller is told: the catalogue entry, in the API's own envelope."""
+        return AmendError(
+            Reason.SERVICE_UNAVAILABLE,
+            "the service is busy; retry shortly",
+            retry_after=cls.retry_after,
+        )
 
 
 class TransientConflict(Exception):
@@ -75,7 +86,7 @@ class TransientConflict(Exception):
 class AmendError(Exception):
     """A failure the caller can act on. Carries one or more problems.
 
-    `retry_after` (seconds) is set for `RATE_LIMITED`.
+    `retry_after` (seconds) is set for `RATE_LIMITED` and `SERVICE_UNAVAILABLE`.
     """
 
     def __init__(
@@ -103,3 +114,8 @@ class AmendError(Exception):
 
     def __repr__(self) -> str:
         return f"AmendError({self.reason.value!r}, {self.message!r}, field={self.field!r})"
+
+
+def payload_too_large(limit: int) -> AmendError:
+    """The answer to a request body over `limit` bytes (refused before any route runs)."""
+    return AmendError(Reason.PAYLOAD_TOO_LARGE, f"the request body is larger than {limit} bytes")

@@ -230,6 +230,23 @@ def _missing(value: object) -> bool:
     return value is None or value == ""
 
 
+def _member_problem(name: str, value: object, valid: bool) -> Problem | None:
+    """What is wrong with the document's `username` or `password`, if anything."""
+    if _missing(value):
+        return Problem(
+            Reason.REQUIRED_FIELD_MISSING,
+            f"The document must contain a non-empty `{name}`.",
+            ("data", name),
+        )
+    if not valid:
+        return Problem(
+            Reason.INVALID_FIELD,
+            f"`{name}` must be a string, not {_a(json_type_or_other(value))}.",
+            ("data", name),
+        )
+    return None
+
+
 def check_auth_document(doc: object) -> AuthDocument:
     """Enforce the post-conditions of §5 on a document after a strategy was applied.
 
@@ -245,44 +262,16 @@ def check_auth_document(doc: object) -> AuthDocument:
             f"The user document must be a JSON object, not {_a(json_type_or_other(doc))}.",
             field=DATA_FIELD,
         )
-    problems: list[Problem] = []
-
     username = doc.get("username")
-    if _missing(username):
-        problems.append(
-            Problem(
-                Reason.REQUIRED_FIELD_MISSING,
-                "The document must contain a non-empty `username`.",
-                ("data", "username"),
-            )
-        )
-    elif not isinstance(username, str):
-        problems.append(
-            Problem(
-                Reason.INVALID_FIELD,
-                f"`username` must be a string, not {_a(json_type_or_other(username))}.",
-                ("data", "username"),
-            )
-        )
-
     password = doc.get("password")
-    if _missing(password):
-        problems.append(
-            Problem(
-                Reason.REQUIRED_FIELD_MISSING,
-                "The document must contain a non-empty `password`.",
-                ("data", "password"),
-            )
+    problems = [
+        p
+        for p in (
+            _member_problem("username", username, isinstance(username, str)),
+            _member_problem("password", password, isinstance(password, str) or password is KEPT),
         )
-    elif not (isinstance(password, str) or password is KEPT):
-        problems.append(
-            Problem(
-                Reason.INVALID_FIELD,
-                f"`password` must be a string, not {_a(json_type_or_other(password))}.",
-                ("data", "password"),
-            )
-        )
-
+        if p is not None
+    ]
     if problems:
         raise AmendError.of(problems)
     assert isinstance(username, str)

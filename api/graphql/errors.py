@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 
+import orjson
 from graphql import GraphQLError
+from starlette.responses import Response
 
 from api.core.errors import AmendError, Reason, Unavailable
 from api.graphql.types import UserError
@@ -45,7 +48,18 @@ GRAPHQL_CODES: dict[Reason, str | None] = {
     Reason.USERNAME_TAKEN: PAYLOAD,
     Reason.VERSION_CONFLICT: PAYLOAD,
     Reason.INVALID_CODE: PAYLOAD,
-    Reason.PAYLOAD_TOO_LARGE: "BAD_REQUEST",
+    Reason.PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+    Reason.SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
+}
+
+# Reason -> the HTTP status of the whole GraphQL response, for the reasons SPEC §8 answers with
+# a status of their own ("(HTTP n)"): refused before execution, or not served at all. Every
+# other reason travels in a 200 (or the 400 of a request that failed before execution).
+GRAPHQL_STATUS: dict[Reason, int] = {
+    Reason.UNSUPPORTED_CONTENT_TYPE: 415,
+    Reason.EMPTY_BODY: 400,
+    Reason.PAYLOAD_TOO_LARGE: 413,
+    Reason.SERVICE_UNAVAILABLE: 503,
 }
 
 
@@ -53,14 +67,32 @@ class AmendGraphQLError(GraphQLError):
     """A top-level error we raised on purpose: never masked."""
 
 
-def top_level(error: AmendError, *, code: str | None = None) -> AmendGraphQLError:
+def top_level(
+    error: AmendError, *, code: str | None = None, path: Sequence[str | int] | None = None
+) -> AmendGraphQLError:
     extensions: dict[str, object] = {
         "code": code or GRAPHQL_CODES[error.reason] or "BAD_REQUEST",
         "reason": error.reason.value,
     }
     if error.retry_after is not None:
         extensions["retryAfter"] = error.retry_after
-    return AmendGraphQLError(error.message, extensions=extensions)
+    return AmendGraphQLError(error.message, path=path, extensions=extensions)
+
+
+def mark_response(response: object, error: AmendError) -> None:
+    """Give the HTTP response the status and `Retry-After` the catalogue names for `error`."""
+    if isinstance(response, Response):
+        response.status_code = GRAPHQL_STATUS.get(error.reason, response.status_code)
+        if error.retry_after is not None:
+            response.headers["Retry-After"] = str(error.retry_after)
+
+
+def error_response(error: AmendError) -> Response:
+    """A whole answer holding one top-level error, for requests refused before GraphQL runs."""
+    body = {"errors": [top_level(error).formatted]}
+    response = Response(orjson.dumps(body), media_type="application/json")
+    mark_response(response, error)
+    return response
 
 
 def to_payload_errors(error: AmendError) -> list[UserError]:

@@ -252,7 +252,6 @@ class Mutation:
             image_url=_maybe(input.image_url),
             data=_maybe(input.data),
             expected_version=input.expected_version,
-            names=_GRAPHQL_NAMES,
         )
         auth = info.context.auth
         try:
@@ -260,17 +259,6 @@ class Mutation:
         except AmendError as error:
             return UpdateMePayload(errors=_payload_errors(info, error))
         return UpdateMePayload(user=User.from_view(user), auth=auth)
-
-
-_GRAPHQL_NAMES = {
-    "first_name": "firstName",
-    "last_name": "lastName",
-    "username": "username",
-    "phone_number": "phoneNumber",
-    "image_url": "imageUrl",
-    "data": "data",
-    "expected_version": "expectedVersion",
-}
 
 
 @strawberry.type

@@ -11,7 +11,6 @@ from typing import Any
 import strawberry
 from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode
 from graphql.type.definition import GraphQLResolveInfoHelpers
-from starlette.responses import Response
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -30,7 +29,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from api.core.errors import Unavailable
-from api.graphql.errors import log_error, redact_input, should_mask
+from api.graphql.errors import log_error, mark_response, redact_input, should_mask, top_level
 from api.graphql.resolvers import Mutation, Query, Subscription
 from api.graphql.rules import password_fields_error
 from api.graphql.scalars import SCALAR_MAP
@@ -49,17 +48,10 @@ def service_unavailable(errors: list[GraphQLError], response: object) -> list[Gr
     503 with `Retry-After`."""
     if not any(isinstance(e.original_error, Unavailable) for e in errors):
         return errors
-    if isinstance(response, Response):
-        response.status_code = 503
-        response.headers["Retry-After"] = str(Unavailable.retry_after)
+    answer = Unavailable.answer()
+    mark_response(response, answer)
     return [
-        GraphQLError(
-            "the service is busy; retry shortly",
-            path=e.path,
-            extensions={"code": "SERVICE_UNAVAILABLE"},
-        )
-        if isinstance(e.original_error, Unavailable)
-        else e
+        top_level(answer, path=e.path) if isinstance(e.original_error, Unavailable) else e
         for e in errors
     ]
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
 from api.core import ids, models
-from api.core.errors import AmendError, Problem
+from api.core.errors import AmendError, Field, Problem
 from api.core.strategy import Strategy
 from api.graphql.scalars import JSON, DateTime
 from api.services import accounts
@@ -32,8 +34,18 @@ class UserError:
 
     @classmethod
     def from_problem(cls, problem: Problem) -> UserError:
-        field = list(problem.field) if problem.field is not None else None
+        field = wire_path(problem.field) if problem.field is not None else None
         return cls(code=problem.reason.value, message=problem.message, field=field)
+
+
+def wire_path(field: Field) -> list[str]:
+    """A service's field path in GraphQL's names. Its first segment is a domain name
+    (`current_password`), spelled here as the schema spells the input (`currentPassword`);
+    later segments are keys of custom data, kept as the client sent them."""
+    if not field:
+        return []
+    head, *rest = field
+    return [to_camel_case(head), *rest]
 
 
 @strawberry.type
@@ -57,24 +69,31 @@ class User:
 
     @classmethod
     def from_view(cls, u: models.User) -> User:
+        as_is: dict[str, Any] = {name: getattr(u, name) for name in _USER_AS_IS}
         return cls(
             id=strawberry.ID(u.public_id),
-            unique_id=u.unique_id,
-            endpoint=u.endpoint,
-            username=u.username,
-            email=u.email,
-            first_name=u.first_name,
-            last_name=u.last_name,
-            phone_number=u.phone_number,
-            image_url=u.image_url,
-            two_factor_enabled=u.two_factor_enabled,
-            email_verified=u.email_verified,
-            phone_verified=u.phone_verified,
             data=JSON(u.data),
-            version=u.version,
             created_at=DateTime(u.created_at),
             updated_at=DateTime(u.updated_at),
+            **as_is,
         )
+
+
+# The members of `User` that GraphQL shows just as the domain holds them.
+_USER_AS_IS = (
+    "unique_id",
+    "endpoint",
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "phone_number",
+    "image_url",
+    "two_factor_enabled",
+    "email_verified",
+    "phone_verified",
+    "version",
+)
 
 
 @strawberry.type

@@ -22,9 +22,10 @@ from strawberry.schema._graphql_core import execution_context_class_kwargs
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from api.core import jsontext
-from api.core.errors import Unavailable
+from api.core.errors import AmendError, Reason, Unavailable
 from api.graphql.context import Context
 from api.graphql.documents import Documents, finish_errors
+from api.graphql.errors import error_response
 from api.graphql.schema import AmendSchema, build_schema
 from api.http.credentials import request_context
 from api.http.middleware import raw_header, replaying
@@ -201,15 +202,10 @@ class AmendGraphQL(GraphQL[Context, None]):
 
 
 async def _unsupported_media_type(scope: Scope, receive: Receive, send: Send) -> None:
-    body = {
-        "errors": [
-            {
-                "message": "POST /graphql takes application/json bodies only",
-                "extensions": {"code": "BAD_REQUEST", "reason": "UNSUPPORTED_CONTENT_TYPE"},
-            }
-        ]
-    }
-    await JSONResponse(body, status_code=415)(scope, receive, send)
+    error = AmendError(
+        Reason.UNSUPPORTED_CONTENT_TYPE, "POST /graphql takes application/json bodies only"
+    )
+    await error_response(error)(scope, receive, send)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -27,7 +27,6 @@ from api.http.middleware import (
     ALLOWED_METHODS,
     EXPOSED_HEADERS,
     TooLarge,
-    graphql_too_large,
     replaying,
 )
 from api.http.observability import REQUEST_ID, Metrics, new_request_id, route_name
@@ -130,22 +129,7 @@ class EdgeMiddleware:
                     # bytes arrive, so there is nothing to bound (and no need to buffer).
                     await self.app(scope, receive, send_out)
                     return
-            # No usable Content-Length (chunked): read the body, up to the limit.
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self.limit:
-                    await self._refuse(scope, receive, send_out)
-                    return
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-            await self.app(scope, replaying(b"".join(chunks), receive), send_out)
+            await self._buffered(scope, receive, send_out)
         except BodyTimeout:
             # A client that sends its body too slowly (or never finishes it) holds a
             # connection and a task: answered 408 and closed, and counted as a 408, not a 500.
@@ -155,36 +139,52 @@ class EdgeMiddleware:
         except ClientDisconnect:
             status = CLIENT_CLOSED  # nobody to answer; not a server error either
         finally:
-            elapsed = time.perf_counter() - start
-            route = route_name(scope["path"])
-            self.metrics.observe(route, scope["method"], status, elapsed, throttled)
-            if log.isEnabledFor(logging.INFO):
-                log.info(
-                    "request",
-                    extra={
-                        "request_id": request_id.decode("latin-1"),
-                        "method": scope["method"],
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                    },
-                )
+            self._record(scope, request_id, status, time.perf_counter() - start, throttled)
+
+    def _record(
+        self, scope: Scope, request_id: bytes, status: int, elapsed: float, throttled: bool
+    ) -> None:
+        """Count the request and log its one line."""
+        route = route_name(scope["path"])
+        self.metrics.observe(route, scope["method"], status, elapsed, throttled)
+        if log.isEnabledFor(logging.INFO):
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id.decode("latin-1"),
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                },
+            )
+
+    async def _buffered(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """No usable Content-Length (chunked): read the body, up to the limit, then serve it."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, replaying(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """413 in the envelope of the route the path names, with `Connection: close`."""
-        custom = self.too_large(scope["path"], self.limit) if self.too_large else None
-        if custom is not None:
-            custom.headers["connection"] = "close"
-            await custom(scope, receive, send)
+        """413 in the envelope of the API the path names, with `Connection: close`."""
+        if self.too_large is None:
+            await _empty(send, 413, [(b"content-length", b"0"), (b"connection", b"close")])
             return
-        body = graphql_too_large(self.limit)
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        response = self.too_large(scope["path"], self.limit)
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
 
     async def _exposed(self, scope: Scope, slot: CorsSlot, origin_raw: bytes) -> bool:
         """Whether the answer may carry CORS headers for this origin: only when the

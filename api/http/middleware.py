@@ -1,11 +1,10 @@
 """What the edge layer (`api.http.edge`) and the GraphQL view share: header reads, body
-replay, the CORS policy's constants and the GraphQL 413 body."""
+replay and the CORS policy's constants."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import orjson
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope
 
@@ -13,22 +12,9 @@ ALLOWED_HEADERS = "authorization, content-type, if-match, x-access-token, x-api-
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, OPTIONS"
 EXPOSED_HEADERS = "authorization, etag, retry-after"
 
-# path, limit -> the route's own 413 response, or None for the GraphQL envelope.
-TooLarge = Callable[[str, int], Response | None]
-
-
-def graphql_too_large(limit: int) -> bytes:
-    message = f"the request body is larger than {limit} bytes"
-    return orjson.dumps(
-        {
-            "errors": [
-                {
-                    "message": message,
-                    "extensions": {"code": "PAYLOAD_TOO_LARGE", "reason": "PAYLOAD_TOO_LARGE"},
-                }
-            ]
-        }
-    )
+# path, limit -> the 413 in the envelope of the API the path names (the application decides,
+# from the error catalogue).
+TooLarge = Callable[[str, int], Response]
 
 
 def replaying(body: bytes, receive: Receive) -> Receive:

@@ -12,6 +12,7 @@ from api.core.strategy import check_auth_document, parse_strategy
 from api.rest import body as bodies
 from api.rest.common import context_of, signed_in, signed_out
 from api.rest.envelopes import ce_error, ce_record
+from api.rest.raises import API_KEY, BODY, CALLER, ENDPOINT, RECORD_CHANGE, SIGN_IN, raises
 from api.services import accounts, records
 from api.services.context import RequestContext
 
@@ -29,6 +30,9 @@ def _data_only(request: Request) -> bool:
     return request.query_params.get("dataOnly") == "true"
 
 
+@raises(
+    API_KEY, ENDPOINT, CALLER, (Reason.MISSING_UNIQUE_ID, Reason.NOT_OWNER, Reason.RECORD_NOT_FOUND)
+)
 async def read(request: Request) -> Response:
     ctx = context_of(request)
     try:
@@ -41,6 +45,21 @@ async def read(request: Request) -> Response:
     return ce_record(user, data_only=_data_only(request))
 
 
+@raises(
+    API_KEY,
+    ENDPOINT,
+    CALLER,
+    BODY,
+    RECORD_CHANGE,
+    (
+        Reason.MISSING_UNIQUE_ID,
+        Reason.NOT_OWNER,
+        Reason.RECORD_NOT_FOUND,
+        Reason.INVALID_STRATEGY,
+        Reason.VERSION_CONFLICT,
+    ),
+    (Reason.REAUTHENTICATION_REQUIRED, Reason.RATE_LIMITED),
+)
 async def update(request: Request) -> Response:
     ctx = context_of(request)
     try:
@@ -70,6 +89,7 @@ def _credentials(body: Any) -> tuple[str, str, dict[str, Any]]:
     return doc.username, doc.password, doc.data
 
 
+@raises(API_KEY, ENDPOINT, BODY, RECORD_CHANGE, (Reason.RATE_LIMITED,))
 async def create(request: Request) -> Response:
     ctx = context_of(request)
     try:
@@ -90,6 +110,7 @@ async def create(request: Request) -> Response:
     return signed_in(request, ce_record(result.user, status=201), result)
 
 
+@raises(API_KEY, ENDPOINT, BODY, (Reason.NOT_AN_OBJECT, Reason.REQUIRED_FIELD_MISSING), SIGN_IN)
 async def login(request: Request) -> Response:
     ctx = context_of(request)
     try:

@@ -1,6 +1,6 @@
-"""Reason -> wire status/code for each reproduced API (SPEC §8). A test keeps every table
-complete; `None` marks a reason the API's document says cannot occur there (it falls back to a
-plain 400 / 40001 should it ever happen)."""
+"""Reason -> wire status/code for each reproduced API: SPEC §8's table, one row per reason.
+A test keeps the table complete; `None` (SPEC's "—") marks a reason the API's document says
+cannot occur there (it falls back to a plain 400 / 40001 should it ever happen)."""
 
 from __future__ import annotations
 
@@ -8,116 +8,48 @@ from api.core.errors import Reason
 
 R = Reason
 
-# §7.1 record API: HTTP status.
-CE_STATUS: dict[Reason, int | None] = {
-    R.MISSING_API_KEY: 403,
-    R.INVALID_API_KEY: 400,
-    R.ORIGIN_NOT_ALLOWED: 403,
-    R.ORIGIN_REQUIRED: 403,
-    R.INVALID_ENDPOINT: 400,
-    R.MISSING_TOKEN: 401,
-    R.INVALID_TOKEN: 401,
-    R.SESSION_REVOKED: 401,
-    R.USER_NOT_FOUND: 401,
-    R.TOKEN_EXPIRED: 401,
-    R.INVALID_CREDENTIALS: 401,
-    R.REAUTHENTICATION_REQUIRED: 401,
-    R.NOT_OWNER: 400,
-    R.PLAN_REQUIRED: None,
-    R.RATE_LIMITED: 429,
-    R.UNSUPPORTED_CONTENT_TYPE: 400,
-    R.EMPTY_BODY: 400,
-    R.MISSING_UNIQUE_ID: 400,
-    R.INVALID_STRATEGY: 400,
-    R.RECORD_NOT_FOUND: 400,
-    R.REQUIRED_FIELD_MISSING: 400,
-    R.NOT_AN_OBJECT: 400,
-    R.TYPE_MISMATCH: 400,
-    R.INVALID_FIELD: 400,
-    R.FIELD_NOT_ALLOWED: 400,
-    R.EMPTY_UPDATE: 400,
-    R.PASSWORD_POLICY: 400,
-    R.INVALID_EMAIL: None,
-    R.EMAIL_TAKEN: None,
-    R.USERNAME_TAKEN: 400,
-    R.VERSION_CONFLICT: 412,
-    R.INVALID_CODE: None,
-    R.PAYLOAD_TOO_LARGE: 413,
+# reason: (§7.1 record API: HTTP status, §7.2 credentials API: `code` (the HTTP status is
+# code // 100), §7.3 profile API: HTTP status and the envelope's `status`).
+SPEC_TABLE: dict[Reason, tuple[int | None, int | None, int | None]] = {
+    R.MISSING_API_KEY: (403, 40302, None),
+    R.INVALID_API_KEY: (400, 40302, None),
+    R.ORIGIN_NOT_ALLOWED: (403, 40302, 403),
+    R.ORIGIN_REQUIRED: (403, 40302, 403),
+    R.INVALID_ENDPOINT: (400, 40001, None),
+    R.MISSING_TOKEN: (401, 40101, 401),
+    R.INVALID_TOKEN: (401, 40102, 401),
+    R.SESSION_REVOKED: (401, 40102, 401),
+    R.USER_NOT_FOUND: (401, 40102, 401),
+    R.TOKEN_EXPIRED: (401, 40103, 401),
+    R.INVALID_CREDENTIALS: (401, 40105, None),
+    R.REAUTHENTICATION_REQUIRED: (401, 40104, None),
+    R.NOT_OWNER: (400, None, None),
+    R.PLAN_REQUIRED: (None, 40301, None),
+    R.RATE_LIMITED: (429, 42901, 429),
+    R.UNSUPPORTED_CONTENT_TYPE: (400, 40001, 400),
+    R.EMPTY_BODY: (400, 40001, 400),
+    R.MISSING_UNIQUE_ID: (400, None, None),
+    R.INVALID_STRATEGY: (400, None, None),
+    R.RECORD_NOT_FOUND: (400, None, None),
+    R.REQUIRED_FIELD_MISSING: (400, None, None),
+    R.NOT_AN_OBJECT: (400, None, None),
+    R.TYPE_MISMATCH: (400, None, None),
+    R.INVALID_FIELD: (400, 40001, 400),
+    R.FIELD_NOT_ALLOWED: (400, 40001, 400),
+    R.EMPTY_UPDATE: (400, 40001, 400),
+    R.PASSWORD_POLICY: (400, 40002, None),
+    R.INVALID_EMAIL: (None, 40003, None),
+    R.EMAIL_TAKEN: (None, 40901, None),
+    R.USERNAME_TAKEN: (400, None, 409),
+    R.VERSION_CONFLICT: (412, None, 412),
+    R.INVALID_CODE: (None, None, None),
+    R.PAYLOAD_TOO_LARGE: (413, 41301, 413),
+    R.SERVICE_UNAVAILABLE: (503, 50301, 503),
 }
 
-# §7.2 credentials API: the numeric `code`; the HTTP status is code // 100.
-USER_V1_CODE: dict[Reason, int | None] = {
-    R.MISSING_API_KEY: 40302,
-    R.INVALID_API_KEY: 40302,
-    R.ORIGIN_NOT_ALLOWED: 40302,
-    R.ORIGIN_REQUIRED: 40302,
-    R.INVALID_ENDPOINT: 40001,
-    R.MISSING_TOKEN: 40101,
-    R.INVALID_TOKEN: 40102,
-    R.SESSION_REVOKED: 40102,
-    R.USER_NOT_FOUND: 40102,
-    R.TOKEN_EXPIRED: 40103,
-    R.INVALID_CREDENTIALS: 40105,
-    R.REAUTHENTICATION_REQUIRED: 40104,
-    R.NOT_OWNER: None,
-    R.PLAN_REQUIRED: 40301,
-    R.RATE_LIMITED: 42901,
-    R.UNSUPPORTED_CONTENT_TYPE: 40001,
-    R.EMPTY_BODY: 40001,
-    R.MISSING_UNIQUE_ID: None,
-    R.INVALID_STRATEGY: None,
-    R.RECORD_NOT_FOUND: None,
-    R.REQUIRED_FIELD_MISSING: None,
-    R.NOT_AN_OBJECT: None,
-    R.TYPE_MISMATCH: None,
-    R.INVALID_FIELD: 40001,
-    R.FIELD_NOT_ALLOWED: 40001,
-    R.EMPTY_UPDATE: 40001,
-    R.PASSWORD_POLICY: 40002,
-    R.INVALID_EMAIL: 40003,
-    R.EMAIL_TAKEN: 40901,
-    R.USERNAME_TAKEN: None,
-    R.VERSION_CONFLICT: None,
-    R.INVALID_CODE: None,
-    R.PAYLOAD_TOO_LARGE: 41301,
-}
-
-# §7.3 profile API: HTTP status (and the envelope's `status`).
-ME_STATUS: dict[Reason, int | None] = {
-    R.MISSING_API_KEY: None,
-    R.INVALID_API_KEY: None,
-    R.ORIGIN_NOT_ALLOWED: 403,
-    R.ORIGIN_REQUIRED: 403,
-    R.INVALID_ENDPOINT: None,
-    R.MISSING_TOKEN: 401,
-    R.INVALID_TOKEN: 401,
-    R.SESSION_REVOKED: 401,
-    R.USER_NOT_FOUND: 401,
-    R.TOKEN_EXPIRED: 401,
-    R.INVALID_CREDENTIALS: None,
-    R.REAUTHENTICATION_REQUIRED: None,
-    R.NOT_OWNER: None,
-    R.PLAN_REQUIRED: None,
-    R.RATE_LIMITED: 429,
-    R.UNSUPPORTED_CONTENT_TYPE: 400,
-    R.EMPTY_BODY: 400,
-    R.MISSING_UNIQUE_ID: None,
-    R.INVALID_STRATEGY: None,
-    R.RECORD_NOT_FOUND: None,
-    R.REQUIRED_FIELD_MISSING: None,
-    R.NOT_AN_OBJECT: None,
-    R.TYPE_MISMATCH: None,
-    R.INVALID_FIELD: 400,
-    R.FIELD_NOT_ALLOWED: 400,
-    R.EMPTY_UPDATE: 400,
-    R.PASSWORD_POLICY: None,
-    R.INVALID_EMAIL: None,
-    R.EMAIL_TAKEN: None,
-    R.USERNAME_TAKEN: 409,
-    R.VERSION_CONFLICT: 412,
-    R.INVALID_CODE: None,
-    R.PAYLOAD_TOO_LARGE: 413,
-}
+CE_STATUS = {reason: row[0] for reason, row in SPEC_TABLE.items()}
+USER_V1_CODE = {reason: row[1] for reason, row in SPEC_TABLE.items()}
+ME_STATUS = {reason: row[2] for reason, row in SPEC_TABLE.items()}
 
 
 def ce_status(reason: Reason) -> int:

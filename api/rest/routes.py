@@ -1,4 +1,4 @@
-"""The REST routes, their OpenAPI document, and the 413 answer in each route's own envelope."""
+"""The REST routes, their OpenAPI document, and the error answers given outside a handler."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api.core.errors import AmendError, Reason, Unavailable
+from api.core.errors import AmendError
 from api.rest import ce, me, user_v1
 from api.rest.common import services_of
 from api.rest.envelopes import JSON, ce_error, me_error, user_v1_error
@@ -70,33 +70,8 @@ def api_of(path: str) -> str | None:
 _ERROR_ENVELOPES = {"ce": ce_error, "user_v1": user_v1_error, "me": me_error}
 
 
-def too_large(path: str, limit: int) -> Response | None:
-    """The 413 of the REST route `path` names, or None for non-REST paths."""
+def error_answer(path: str, error: AmendError) -> Response | None:
+    """`error` in the envelope of the REST API `path` names, or None for other paths: the
+    answers given before (413) or instead of (503) a route's handler."""
     api = api_of(path)
-    if api is None:
-        return None
-    error = AmendError(Reason.PAYLOAD_TOO_LARGE, f"the request body is larger than {limit} bytes")
-    return _ERROR_ENVELOPES[api](error)
-
-
-def unavailable(path: str) -> Response:
-    """503 in the envelope of the route `path` names (a plain JSON error elsewhere)."""
-    message = "the service is busy; retry shortly"
-    headers = {"Retry-After": str(Unavailable.retry_after)}
-    api = api_of(path)
-    body: dict[str, object]
-    if api == "ce":
-        body = {"status": 503, "error": "SERVICE_UNAVAILABLE", "message": message}
-    elif api == "user_v1":
-        body = {"code": 50301, "message": message, "result": None}
-    elif api == "me":
-        body = {
-            "status": 503,
-            "message": message,
-            "data": None,
-            "session": None,
-            "errors": [{"code": "SERVICE_UNAVAILABLE", "message": message, "field": None}],
-        }
-    else:
-        body = {"errors": [{"message": message, "extensions": {"code": "SERVICE_UNAVAILABLE"}}]}
-    return JSON(body, status_code=503, headers=headers)
+    return None if api is None else _ERROR_ENVELOPES[api](error)

@@ -9,11 +9,18 @@ from api.core.errors import AmendError, Reason
 from api.rest import body as bodies
 from api.rest.common import context_of, signed_out
 from api.rest.envelopes import user_v1_error, user_v1_ok
+from api.rest.raises import API_KEY, CALLER, ENDPOINT, JSON_OBJECT, SIGN_IN, raises
 from api.services import accounts, credentials
 
 FIELDS = frozenset({"eml", "pwd"})
 
 
+@raises(
+    CALLER,
+    JSON_OBJECT,
+    (Reason.PLAN_REQUIRED, Reason.PASSWORD_POLICY, Reason.INVALID_EMAIL, Reason.EMAIL_TAKEN),
+    (Reason.REAUTHENTICATION_REQUIRED, Reason.RATE_LIMITED),
+)
 async def update(request: Request) -> Response:
     ctx = context_of(request)
     try:
@@ -32,6 +39,7 @@ async def update(request: Request) -> Response:
     return signed_out(request, user_v1_ok())
 
 
+@raises(API_KEY, ENDPOINT, JSON_OBJECT, SIGN_IN)
 async def login(request: Request) -> Response:
     ctx = context_of(request)
     try:

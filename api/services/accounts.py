@@ -124,10 +124,10 @@ def _validated(data: SignUpInput) -> dict[str, Any]:
         email = _collect(problems, normalize_email, data.email, field=("email",))
     first_name = data.first_name
     if first_name is not None:
-        first_name = _collect(problems, validate_name, first_name, field=("firstName",))
+        first_name = _collect(problems, validate_name, first_name, field=("first_name",))
     last_name = data.last_name
     if last_name is not None:
-        last_name = _collect(problems, validate_name, last_name, field=("lastName",))
+        last_name = _collect(problems, validate_name, last_name, field=("last_name",))
     custom: dict[str, object] = {}
     if data.data is not None:
         custom = _collect(problems, validate_custom_data, data.data, field=("data",)) or {}

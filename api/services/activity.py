@@ -10,9 +10,9 @@ loses at most that second of `last_seen_at`, never anything a client was told.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from api.services import background
 from api.store import Database, sessions
 
 log = logging.getLogger("amend.activity")
@@ -63,9 +63,6 @@ class SessionActivity:
             await asyncio.sleep(0)
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
+        await background.cancel(self._flusher)
+        self._flusher = None
         await self.flush()

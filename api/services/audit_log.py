@@ -53,12 +53,12 @@ async def audit_log(
     if ctx.is_master:
         if unique_id is None:
             raise AmendError(
-                Reason.MISSING_UNIQUE_ID, "with the master key, name the user", field=("uniqueId",)
+                Reason.MISSING_UNIQUE_ID, "with the master key, name the user", field=("unique_id",)
             )
         async with ctx.services.db.read() as tx:
             user = await users.in_project(tx, project.id, unique_id)
         if user is None:
-            raise AmendError(Reason.RECORD_NOT_FOUND, "no such user", field=("uniqueId",))
+            raise AmendError(Reason.RECORD_NOT_FOUND, "no such user", field=("unique_id",))
         user_pk = user.pk
     else:
         caller = await ctx.caller()

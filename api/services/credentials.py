@@ -86,10 +86,10 @@ async def update_credentials(
             raise AmendError(
                 Reason.REAUTHENTICATION_REQUIRED,
                 "the current password is not correct",
-                field=("currentPassword",),
+                field=("current_password",),
             )
     else:
-        require_recent_signin(ctx, caller.session.created_at, now, field=("currentPassword",))
+        require_recent_signin(ctx, caller.session.created_at, now, field=("current_password",))
 
     new_hash = None
     if password is not None:
@@ -128,7 +128,7 @@ async def update_credentials(
             raise AmendError(
                 Reason.REAUTHENTICATION_REQUIRED,
                 "the credentials changed meanwhile; sign in again",
-                field=("currentPassword",),
+                field=("current_password",),
             )
         if pending_email is not None:
             await _start_email_change(ctx, tx, current, pending_email, now)

@@ -13,6 +13,7 @@ from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from api.core.clock import now_ms
+from api.services import background
 from api.store import Database, outbox
 
 log = logging.getLogger("amend.mailer")
@@ -155,11 +156,8 @@ class DeliveryWorker:
             self._task = asyncio.create_task(self._run(), name="amend-outbox")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await background.cancel(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from api.core.clock import now_ms
@@ -36,11 +36,6 @@ class ProfileChanges:
     image_url: Any = UNSET
     data: Any = UNSET
     expected_version: int | None = None
-    # Wire names of each field, for error paths (GraphQL camelCase, REST snake_case).
-    names: dict[str, str] = field(default_factory=dict)
-
-    def name(self, attr: str) -> str:
-        return self.names.get(attr, attr)
 
     def given(self) -> list[str]:
         attrs = ("first_name", "last_name", "username", "phone_number", "image_url", "data")
@@ -60,7 +55,7 @@ def _validate(changes: ProfileChanges) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for attr in changes.given():
         raw = getattr(changes, attr)
-        path = (changes.name(attr),)
+        path = (attr,)
         try:
             if attr == "username":
                 if raw is None:
@@ -132,14 +127,14 @@ async def _apply(
             raise AmendError(
                 Reason.VERSION_CONFLICT,
                 f"the record is at version {user.version}, not {changes.expected_version}",
-                field=(changes.name("expected_version"),),
+                field=("expected_version",),
             )
         row: dict[str, Any] = {}
         for attr, value in values.items():
             if attr == "data":
                 merged = merge_patch(user.data, value)
                 assert isinstance(merged, dict)
-                merged = validate_custom_data(merged, field=(changes.name("data"),))
+                merged = validate_custom_data(merged, field=("data",))
                 if merged != user.data:
                     row["data"] = merged
             elif value != getattr(user, attr):

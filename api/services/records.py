@@ -59,7 +59,7 @@ async def get_record(ctx: RequestContext, *, endpoint: str, unique_id: str) -> U
     async with ctx.services.db.read() as tx:
         user = await users.by_unique_id(tx, ep.id, unique_id)
     if user is None:
-        raise AmendError(Reason.RECORD_NOT_FOUND, "no such record", field=("uniqueId",))
+        raise AmendError(Reason.RECORD_NOT_FOUND, "no such record", field=("unique_id",))
     return user
 
 
@@ -141,14 +141,14 @@ async def _attempt(
     async with opener() as tx:
         user = known or await users.by_unique_id(tx, ep.id, unique_id, for_update=not dry_run)
         if user is None:
-            raise AmendError(Reason.RECORD_NOT_FOUND, "no such record", field=("uniqueId",))
+            raise AmendError(Reason.RECORD_NOT_FOUND, "no such record", field=("unique_id",))
         if expected_version is not None and user.version != expected_version:
             if known is not None:
                 return None
             raise AmendError(
                 Reason.VERSION_CONFLICT,
                 f"the record is at version {user.version}, not {expected_version}",
-                field=("expectedVersion",),
+                field=("expected_version",),
             )
         old_doc = auth_document(user.username, user.data)
         doc = check_auth_document(apply_strategy(strategy, old_doc, data))

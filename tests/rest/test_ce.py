@@ -344,6 +344,7 @@ SPEC_CE_STATUS: dict[str, int | None] = {
     "VERSION_CONFLICT": 412,
     "INVALID_CODE": None,
     "PAYLOAD_TOO_LARGE": 413,
+    "SERVICE_UNAVAILABLE": 503,
 }
 
 # Reasons of the §7.1 column that no request to /1/ce/… can produce: they belong to the
@@ -1951,6 +1952,7 @@ EXTRA_ROWS = {
     "ORIGIN_REQUIRED": "test_origin_policy",
     "RATE_LIMITED": "test_login_is_rate_limited_after_repeated_failures",
     "PAYLOAD_TOO_LARGE": "test_body_above_the_limit_is_413_in_the_record_envelope",
+    "SERVICE_UNAVAILABLE": "test_exhausted_pool_answers_503_fast (tests/test_pool.py)",
 }
 
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,85 @@ def test_a_sqlite_file_and_a_postgresql_url_are_accepted() -> None:
     for url in ("sqlite+aiosqlite:///./amend.db", "postgresql+asyncpg://a:b@db:5432/amend"):
         env = {"AMEND_SECRET_KEY": SECRET, "AMEND_DATABASE_URL": url}
         assert Settings.from_env(env, env_file=None).database_url == url
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+ROW = re.compile(r"^\| `(AMEND_[A-Z0-9_]+)` \| ([^|]*) \|")
+
+
+def _declared() -> dict[str, object]:
+    """Each declared variable and its default."""
+    return {f.metadata["env"].name: f.default for f in fields(Settings) if "env" in f.metadata}
+
+
+def _documented_default(value: object) -> str | None:
+    """How the README's default column spells a default (None: described in words)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    return value if isinstance(value, str) and value else None
+
+
+def test_the_readme_table_lists_every_setting_with_its_default() -> None:
+    rows = dict(m.groups() for m in map(ROW.match, README.read_text().splitlines()) if m)
+    declared = _declared()
+    assert set(rows) == set(declared)
+    for name, default in declared.items():
+        spelled = _documented_default(default)
+        if spelled is not None:
+            assert rows[name].startswith(f"`{spelled}`"), name
+
+
+def test_every_declared_setting_is_read_from_its_variable() -> None:
+    # A value other than the default for each declared variable: parsing follows the field.
+    env = {
+        "AMEND_SECRET_KEY": SECRET,
+        "AMEND_SECRET_KEY_PREVIOUS": "p" * 32,
+        "AMEND_DATABASE_URL": "postgresql+asyncpg://a:b@db/amend",
+        "AMEND_TOKEN_TTL_SECONDS": "120",
+        "AMEND_COOKIE_NAME": "sid",
+        "AMEND_COOKIE_SECURE": "false",
+        "AMEND_INTROSPECTION": "yes",
+        "AMEND_DEV": "on",
+        "AMEND_REAUTH_WINDOW_SECONDS": "0",
+        "AMEND_EMAIL_CHANGE": "verify",
+        "AMEND_MAILER": "smtp://u:p@mail:25",
+        "AMEND_SIGNIN_MAX_FAILURES": "3",
+        "AMEND_SIGNIN_MAX_FAILURES_PER_IP": "30",
+        "AMEND_SIGNUPS_PER_IP": "2",
+        "AMEND_THROTTLE_WINDOW_SECONDS": "60",
+        "AMEND_CREDENTIAL_CHANGES_PER_WINDOW": "4",
+        "AMEND_TRUSTED_PROXIES": " 10.0.0.1, ,10.0.0.2",
+        "AMEND_MAX_BODY_BYTES": "4096",
+        "AMEND_BODY_TIMEOUT_SECONDS": "3",
+        "AMEND_DB_POOL_SIZE": "3",
+        "AMEND_DB_MAX_OVERFLOW": "0",
+        "AMEND_DB_POOL_TIMEOUT": "0.5",
+        "AMEND_LOG_LEVEL": "DEBUG",
+        "AMEND_ARGON2_MEMORY_KIB": "64",
+        "AMEND_ARGON2_TIME_COST": "3",
+        "AMEND_ARGON2_PARALLELISM": "2",
+        "AMEND_HASH_THREADS": "1",
+    }
+    assert set(env) == set(_declared())
+    s = Settings.from_env(env, env_file=None)
+    defaults = Settings()
+    for f in fields(Settings):
+        if "env" in f.metadata:
+            assert getattr(s, f.name) != getattr(defaults, f.name), f.name
+    assert s.trusted_proxies == frozenset({"10.0.0.1", "10.0.0.2"})
+    assert (s.log_level, s.db_pool_timeout) == ("debug", 0.5)
+
+
+def test_an_empty_variable_counts_as_unset() -> None:
+    s = Settings.from_env(
+        {"AMEND_SECRET_KEY": SECRET, "AMEND_TOKEN_TTL_SECONDS": ""}, env_file=None
+    )
+    assert s.token_ttl_seconds == 3600
+
+
+def test_secrets_stay_out_of_the_settings_repr() -> None:
+    env = {"AMEND_SECRET_KEY": SECRET, "AMEND_MAILER": "smtp://user:hunter2@mail:25"}
+    text = repr(Settings.from_env(env, env_file=None))
+    assert SECRET not in text and "hunter2" not in text

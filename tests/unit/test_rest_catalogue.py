@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from api.core.errors import Reason
+from api.rest import ce, me, user_v1
 from api.rest.errors import CE_STATUS, ME_STATUS, USER_V1_CODE, ce_status, me_status, user_v1_code
+from api.rest.openapi import CE, ME, USER_V1, openapi_document
+from api.rest.raises import reasons_of
 
 
 @pytest.mark.parametrize("table", [CE_STATUS, USER_V1_CODE, ME_STATUS])
@@ -16,7 +19,7 @@ def test_table_covers_every_reason(table: dict[Reason, int | None]) -> None:
 def test_user_v1_codes_divide_into_their_http_status() -> None:
     for reason, code in USER_V1_CODE.items():
         if code is not None:
-            assert 400 <= code // 100 <= 429, reason
+            assert code // 100 in (400, 401, 403, 409, 413, 429, 503), reason
 
 
 @pytest.mark.parametrize(
@@ -41,6 +44,7 @@ def test_user_v1_codes_divide_into_their_http_status() -> None:
         (Reason.USERNAME_TAKEN, 400, None, 409),
         (Reason.VERSION_CONFLICT, 412, None, 412),
         (Reason.PAYLOAD_TOO_LARGE, 413, 41301, 413),
+        (Reason.SERVICE_UNAVAILABLE, 503, 50301, 503),
     ],
 )
 def test_spec_table_rows(reason: Reason, ce: int | None, v1: int | None, me: int | None) -> None:
@@ -51,3 +55,39 @@ def test_reasons_that_cannot_occur_fall_back_to_a_plain_client_error() -> None:
     assert ce_status(Reason.EMAIL_TAKEN) == 400
     assert user_v1_code(Reason.NOT_OWNER) == 40001
     assert me_status(Reason.PASSWORD_POLICY) == 400
+
+
+OPERATIONS = {
+    "ceReadRecord": (CE, ce.read),
+    "ceUpdateRecord": (CE, ce.update),
+    "ceSignUp": (CE, ce.create),
+    "ceSignIn": (CE, ce.login),
+    "userV1UpdatePut": (USER_V1, user_v1.update),
+    "userV1UpdatePost": (USER_V1, user_v1.update),
+    "userV1Login": (USER_V1, user_v1.login),
+    "meRead": (ME, me.read),
+    "meUpdate": (ME, me.update),
+}
+
+
+def test_each_operation_documents_the_statuses_of_the_reasons_its_handler_declares() -> None:
+    doc = openapi_document()
+    operations = {
+        op["operationId"]: op
+        for item in doc["paths"].values()
+        for key, op in item.items()
+        if key != "parameters"
+    }
+    assert set(operations) == set(OPERATIONS)
+    for operation_id, (api, handler) in OPERATIONS.items():
+        documented = {int(s) for s in operations[operation_id]["responses"] if int(s) >= 400}
+        assert documented == {api.status(r) for r in reasons_of(handler)}, operation_id
+        # The application answers these around every route.
+        assert {413, 503} <= documented, operation_id
+        for status in documented:
+            assert f"{api.prefix}Error{status}" in doc["components"]["schemas"]
+
+
+def test_sign_up_documents_its_throttle() -> None:
+    responses = openapi_document()["paths"]["/1/ce/{endpoint}"]["post"]["responses"]
+    assert "429" in responses

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -26,7 +26,6 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
-from strawberry.types.graphql import OperationType
 
 from api.core.errors import Unavailable
 from api.graphql.errors import log_error, mark_response, redact_input, should_mask, top_level
@@ -146,26 +145,11 @@ class AmendSchema(strawberry.Schema):
     validation_rules: tuple[type[ASTValidationRule], ...] = ()
     max_tokens: int = 0
 
-    def _create_execution_context(
-        self,
-        query: str | None,
-        allowed_operation_types: Iterable[OperationType],
-        variable_values: dict[str, Any] | None = None,
-        context_value: Any | None = None,
-        root_value: Any | None = None,
-        operation_name: str | None = None,
-        operation_extensions: dict[str, Any] | None = None,
-    ) -> ExecutionContext:
-        return _NamedOperation(
-            query=query,
-            schema=self,
-            allowed_operations=allowed_operation_types,
-            context=context_value,
-            root_value=root_value,
-            variables=variable_values,
-            provided_operation_name=operation_name,
-            operation_extensions=operation_extensions,
-        )
+    def _create_execution_context(self, *args: Any, **kwargs: Any) -> ExecutionContext:
+        context = super()._create_execution_context(*args, **kwargs)
+        # The same dataclass with one property changed: no field to copy or forget.
+        context.__class__ = _NamedOperation
+        return context
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -64,6 +64,11 @@ class Settings:
     signups_per_ip: int = 20
     throttle_window_seconds: int = 900
     credential_changes_per_window: int = 10
+    password_reset_ttl_seconds: int = 1800
+    email_revert_ttl_seconds: int = 604_800
+    password_reset_url: str = ""  # link templates holding {token}; empty: the bare token
+    email_revert_url: str = ""
+    email_verify_url: str = ""
     trusted_proxies: frozenset[str] = frozenset()
     max_body_bytes: int = 1_048_576
     db_pool_size: int = 10
@@ -118,6 +123,8 @@ class Settings:
             "AMEND_SIGNUPS_PER_IP": ("signups_per_ip", 1),
             "AMEND_THROTTLE_WINDOW_SECONDS": ("throttle_window_seconds", 1),
             "AMEND_CREDENTIAL_CHANGES_PER_WINDOW": ("credential_changes_per_window", 1),
+            "AMEND_PASSWORD_RESET_TTL_SECONDS": ("password_reset_ttl_seconds", 60),
+            "AMEND_EMAIL_REVERT_TTL_SECONDS": ("email_revert_ttl_seconds", 60),
             "AMEND_MAX_BODY_BYTES": ("max_body_bytes", 1024),
             "AMEND_ARGON2_MEMORY_KIB": ("argon2_memory_kib", 8),
             "AMEND_ARGON2_TIME_COST": ("argon2_time_cost", 1),
@@ -150,6 +157,15 @@ class Settings:
         if mailer != "log" and not mailer.startswith("smtp://"):
             raise ConfigError("AMEND_MAILER must be 'log' or an smtp://user:pass@host:port URL")
         kwargs["mailer"] = mailer
+        for name, attr in (
+            ("AMEND_PASSWORD_RESET_URL", "password_reset_url"),
+            ("AMEND_EMAIL_REVERT_URL", "email_revert_url"),
+            ("AMEND_EMAIL_VERIFY_URL", "email_verify_url"),
+        ):
+            if (v := get(name)) is not None:
+                if "{token}" not in v:
+                    raise ConfigError(f"{name} must contain {{token}}")
+                kwargs[attr] = v
         if (v := get("AMEND_TRUSTED_PROXIES")) is not None:
             kwargs["trusted_proxies"] = frozenset(p.strip() for p in v.split(",") if p.strip())
         log_level = (get("AMEND_LOG_LEVEL") or "info").lower()

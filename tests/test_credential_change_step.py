@@ -19,6 +19,7 @@ from api.store import Tx
 from tests.conftest import ProjectKeys
 from tests.db import TestDB
 from tests.gql import ME, UPDATE_CREDENTIALS, Account, gql, sign_up
+from tests.mail import queued
 from tests.test_notices import CHANGES, EMAIL, NEW_EMAIL
 
 CONFIRM = """
@@ -51,7 +52,7 @@ async def _verified_email_change(
         client, UPDATE_CREDENTIALS, {"input": {"email": NEW_EMAIL}}, headers=account.auth
     )
     assert body["data"]["updateCredentials"]["errors"] == [], body
-    [(code_body,)] = db.sql("SELECT body FROM outbox WHERE kind = 'email_change_code'")
+    [code_body] = queued(db, kind="email_change_code")
     match = re.search(r"\b(\d{6})\b", code_body)
     assert match, code_body
     body = await gql(client, CONFIRM, {"code": match.group(1)}, headers=account.auth)

@@ -216,7 +216,9 @@ async def _start_email_change(
         now=now,
         expires_at=now + CODE_TTL_MS,
     )
-    await notices.email_change_code(tx, user, to=new_email, code=code, now=now)
+    await notices.email_change_code(
+        tx, user, to=new_email, code=code, now=now, sealer=ctx.services.sealer
+    )
     tx.after_commit.append(ctx.services.delivery.kick)
     await audit.record(
         tx,

@@ -70,6 +70,11 @@ def record(entry):
 
 
 class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in opts.get("refuse", []):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
     async def handle_DATA(self, server, session, envelope):
         await asyncio.sleep(opts.get("delay", 0))
         record({

@@ -13,7 +13,7 @@ import pytest
 from api.core.clock import now_ms
 from api.services.container import Services
 from api.services.delivery import LogMailer, deliver_due
-from api.store import outbox
+from api.store import Tx, outbox
 from api.store.tables import metadata
 from tests.conftest import PASSWORD, ProjectKeys
 from tests.db import TestDB
@@ -471,3 +471,33 @@ async def test_a_permanent_smtp_refusal_is_not_retried(
     assert await deliver_due(services.db, refusing.mailer(), services.sealer) == 0
     assert db.sql("SELECT attempts FROM outbox") == [(1,)]
     assert refusing.messages() == []
+
+
+async def test_known_and_unknown_identifiers_run_the_same_statements(
+    client: httpx.AsyncClient,
+    services: Services,
+    project: ProjectKeys,
+    jane: Account,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    statements: list[str] = []
+    for cls in Tx.__subclasses__():
+        for name in ("run", "one", "all"):
+            real = getattr(cls, name)
+
+            async def counted(self: Any, stmt: Any, *args: Any, _real: Any = real) -> Any:
+                statements.append(str(stmt).split()[0])
+                return await _real(self, stmt, *args)
+
+            monkeypatch.setattr(cls, name, counted)
+
+    async def run(identifier: str) -> list[str]:
+        statements.clear()
+        await request_reset(client, project, identifier)
+        seen = list(statements)  # the mail of a known account is queued after the answer
+        await services.delivery.settle()
+        return seen
+
+    known = await run("jane")
+    unknown = await run("nobody-here")
+    assert known == unknown and len(known) > 3

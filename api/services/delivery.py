@@ -24,6 +24,7 @@ log = logging.getLogger("amend.mailer")
 CLAIM_MS = 60_000
 MAX_BACKOFF_MS = 3_600_000
 POLL_SECONDS = 5.0
+LATER_SECONDS = 0.05
 
 
 class Mailer(Protocol):
@@ -206,7 +207,9 @@ class DeliveryWorker:
         task.add_done_callback(self._jobs.discard)
 
     async def _later(self, job: Callable[[], Awaitable[None]]) -> None:
-        await asyncio.sleep(0)
+        # Let the answer go out first: on the same event loop, the job would otherwise run
+        # while the response is still being written, and lengthen it for known accounts only.
+        await asyncio.sleep(LATER_SECONDS)
         try:
             await job()
         except Exception:

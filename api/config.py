@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -157,15 +157,7 @@ class Settings:
         if mailer != "log" and not mailer.startswith("smtp://"):
             raise ConfigError("AMEND_MAILER must be 'log' or an smtp://user:pass@host:port URL")
         kwargs["mailer"] = mailer
-        for name, attr in (
-            ("AMEND_PASSWORD_RESET_URL", "password_reset_url"),
-            ("AMEND_EMAIL_REVERT_URL", "email_revert_url"),
-            ("AMEND_EMAIL_VERIFY_URL", "email_verify_url"),
-        ):
-            if (v := get(name)) is not None:
-                if "{token}" not in v:
-                    raise ConfigError(f"{name} must contain {{token}}")
-                kwargs[attr] = v
+        kwargs.update(_link_templates(get))
         if (v := get("AMEND_TRUSTED_PROXIES")) is not None:
             kwargs["trusted_proxies"] = frozenset(p.strip() for p in v.split(",") if p.strip())
         log_level = (get("AMEND_LOG_LEVEL") or "info").lower()
@@ -194,6 +186,21 @@ class Settings:
             # Every connection to an in-memory database gets a database of its own: the
             # writer's changes would be invisible to the reader connections.
             raise ConfigError("AMEND_DATABASE_URL: an in-memory SQLite database cannot be shared")
+
+
+def _link_templates(get: Callable[[str], str | None]) -> dict[str, str]:
+    """The recovery mails' link templates; each must hold `{token}`."""
+    found: dict[str, str] = {}
+    for name, attr in (
+        ("AMEND_PASSWORD_RESET_URL", "password_reset_url"),
+        ("AMEND_EMAIL_REVERT_URL", "email_revert_url"),
+        ("AMEND_EMAIL_VERIFY_URL", "email_verify_url"),
+    ):
+        if (v := get(name)) is not None:
+            if "{token}" not in v:
+                raise ConfigError(f"{name} must contain {{token}}")
+            found[attr] = v
+    return found
 
 
 def _in_memory(url: str) -> bool:

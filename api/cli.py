@@ -166,6 +166,7 @@ async def list_outbox(services: Services) -> list[dict[str, object]]:
             "created_at": iso_ms(n.created_at),
             "delivered_at": iso_ms(n.delivered_at) if n.delivered_at is not None else None,
             "attempts": n.attempts,
+            "failed_at": iso_ms(n.failed_at) if n.failed_at is not None else None,
         }
         for n in rows
     ]
@@ -177,6 +178,8 @@ def _print_outbox(notices: list[dict[str, object]], as_json: bool) -> None:
         return
     for n in notices:
         state = f"delivered {n['delivered_at']}" if n["delivered_at"] else "queued"
+        if n["failed_at"]:
+            state = f"failed {n['failed_at']}"
         print(
             f"#{n['id']} {n['created_at']} to {n['to']} [{n['kind']}] {state}, "
             f"{n['attempts']} attempt(s): {n['subject']}"

@@ -99,6 +99,11 @@ def _parse(kind: Any, how: Env, raw: str) -> object:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_LINK = "a URL template containing {token}"
+
+
+def _link_template(value: str) -> bool:
+    return "{token}" in value
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,18 @@ class Settings:
     trusted_proxies: frozenset[str] = setting("AMEND_TRUSTED_PROXIES", frozenset())
     max_body_bytes: int = setting("AMEND_MAX_BODY_BYTES", 1_048_576, minimum=1024)
     body_timeout_seconds: int = setting("AMEND_BODY_TIMEOUT_SECONDS", 10, minimum=1)
+    password_reset_ttl_seconds: int = setting("AMEND_PASSWORD_RESET_TTL_SECONDS", 1800, minimum=60)
+    email_revert_ttl_seconds: int = setting("AMEND_EMAIL_REVERT_TTL_SECONDS", 604_800, minimum=60)
+    # Link templates for the recovery mails, holding `{token}`; empty: the mail holds the token.
+    password_reset_url: str = setting(
+        "AMEND_PASSWORD_RESET_URL", "", check=_link_template, expect=_LINK
+    )
+    email_revert_url: str = setting(
+        "AMEND_EMAIL_REVERT_URL", "", check=_link_template, expect=_LINK
+    )
+    email_verify_url: str = setting(
+        "AMEND_EMAIL_VERIFY_URL", "", check=_link_template, expect=_LINK
+    )
     db_pool_size: int = setting("AMEND_DB_POOL_SIZE", 10, minimum=1)
     db_max_overflow: int = setting("AMEND_DB_MAX_OVERFLOW", 10)
     db_pool_timeout: float = setting("AMEND_DB_POOL_TIMEOUT", 2.0)

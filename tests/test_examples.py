@@ -23,6 +23,14 @@ OPERATIONS = sorted((ROOT / "examples" / "operations").glob("*.graphql"))
 def test_there_are_example_operations_for_every_mutation_a_front_end_uses() -> None:
     names = {p.stem for p in OPERATIONS}
     assert {"signIn", "signUp", "me", "updateMe", "updateCredentials", "meUpdated"} <= names
+    recovery = {
+        "requestPasswordReset",
+        "resetPassword",
+        "revertEmailChange",
+        "sendEmailVerification",
+        "verifyEmail",
+    }
+    assert recovery <= names
 
 
 @pytest.mark.parametrize("path", OPERATIONS, ids=lambda p: p.name)

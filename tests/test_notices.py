@@ -42,6 +42,7 @@ from tests.gql import (
     sign_in,
     sign_up,
 )
+from tests.mail import opened
 from tests.servers import amend, create_project, free_port, serve
 
 EMAIL = "jane@example.com"
@@ -69,6 +70,11 @@ def record(entry):
 
 
 class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in opts.get("refuse", []):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
     async def handle_DATA(self, server, session, envelope):
         await asyncio.sleep(opts.get("delay", 0))
         record({
@@ -377,15 +383,21 @@ async def test_credential_change_queues_one_notice_delivered_over_smtp(
     [row] = outbox_rows(db)
     assert (row.to, row.kind, row.subject) == (change.to, "credentials_changed", change.subject)
     assert (row.delivered_at, row.attempts, row.last_error) == (None, 0, None)
-    assert "jane" in row.body
-    assert_no_secret(row.body)
+    # An email change's notice carries the "this wasn't me" link: sealed until delivered.
+    [(sealed,)] = db.sql("SELECT sealed FROM outbox")
+    assert bool(sealed) == ("email" in change.subject)
+    queued_body = opened(row.body, sealed)
+    assert "jane" in queued_body
+    assert_no_secret(queued_body)
     assert sink.messages() == []
 
     before = now_ms()
-    assert await deliver_due(services.db, sink.mailer()) == 1
+    assert await deliver_due(services.db, sink.mailer(), services.sealer) == 1
     [row] = outbox_rows(db)
     assert row.delivered_at is not None and row.delivered_at >= before
     assert (row.attempts, row.last_error) == (1, None)
+    # Delivered: a body that held a link no longer holds it, not even encrypted.
+    assert row.body == (outbox.REDACTED_BODY if sealed else queued_body)
 
     [message] = sink.messages()
     assert message["rcpt_tos"] == [change.to]
@@ -394,11 +406,15 @@ async def test_credential_change_queues_one_notice_delivered_over_smtp(
     assert parsed["To"] == change.to
     assert parsed["From"] == SENDER
     assert parsed["Subject"] == change.subject
-    assert parsed.get_content().replace("\r\n", "\n").strip() == row.body.strip()
+    plain = parsed.get_body(preferencelist=("plain",))
+    html = parsed.get_body(preferencelist=("html",))
+    assert plain is not None and html is not None  # a plain-text and an HTML part
+    assert plain.get_content().replace("\r\n", "\n").strip() == queued_body.strip()
+    assert "jane" in html.get_content()
     assert_no_secret(message["content"])
 
     # Delivered once: a second run finds nothing due.
-    assert await deliver_due(services.db, sink.mailer()) == 0
+    assert await deliver_due(services.db, sink.mailer(), services.sealer) == 0
     assert len(sink.messages()) == 1
     # The change itself is committed: the new credentials sign in.
     assert await signs_in(client, project, change.email, change.password)
@@ -818,6 +834,7 @@ async def test_outbox_command_lists_notices(
     notices = json.loads(out)
     assert isinstance(notices, list) and len(notices) == 2
     keys = {"id", "to", "kind", "subject", "body", "created_at", "delivered_at", "attempts"}
+    keys.add("failed_at")  # set when the mail server refused the notice for good
     for notice in notices:
         assert set(notice) == keys
         assert ISO_MS.match(notice["created_at"])
@@ -830,6 +847,8 @@ async def test_outbox_command_lists_notices(
         0,
     )
     assert queued["subject"] == "Your email changed"
+    # It holds the "this wasn't me" link: listed sealed, never as its text or ciphertext.
+    assert queued["body"] == outbox.SEALED_BODY
     assert (delivered["to"], delivered["attempts"]) == (EMAIL, 1)
     assert ISO_MS.match(delivered["delivered_at"])
     assert delivered["subject"] == "Your password changed"

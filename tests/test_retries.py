@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from api.core.errors import TransientConflict
-from api.services import profile, records
+from api.services import profile, records, retry
 from api.store.engine import retryable
 from tests.conftest import ProjectKeys
 from tests.gql import UPDATE_ME, UPDATE_USER, gql, sign_up
@@ -69,4 +69,4 @@ async def test_update_me_gives_up_after_bounded_retries(
     monkeypatch.setattr(profile, "_apply", always)
     body = await gql(client, UPDATE_ME, {"input": {"firstName": "A"}}, headers=account.auth)
     assert [e["code"] for e in body["data"]["updateMe"]["errors"]] == ["VERSION_CONFLICT"]
-    assert calls == profile.RETRIES
+    assert calls == retry.WRITE_ATTEMPTS

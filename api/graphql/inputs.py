@@ -92,6 +92,20 @@ class UpdateCredentialsInput:
 
 
 @flat_input
+@strawberry.input
+class PasswordResetRequestInput:
+    endpoint: str | None = "users"
+    identifier: str = strawberry.field(description="username or email")
+
+
+@flat_input
+@strawberry.input
+class ResetPasswordInput:
+    token: str
+    password: str
+
+
+@flat_input
 @strawberry.input(description="Absent fields are unchanged, null clears; data merges (RFC 7396).")
 class UpdateMeInput:
     first_name: strawberry.Maybe[str | None]

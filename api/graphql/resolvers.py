@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable
 from typing import Any
 
 import strawberry
@@ -12,7 +12,14 @@ from strawberry.types.maybe import Some
 from api.core.errors import AmendError
 from api.graphql import errors
 from api.graphql.context import Context
-from api.graphql.inputs import SignInInput, SignUpInput, UpdateCredentialsInput, UpdateMeInput
+from api.graphql.inputs import (
+    PasswordResetRequestInput,
+    ResetPasswordInput,
+    SignInInput,
+    SignUpInput,
+    UpdateCredentialsInput,
+    UpdateMeInput,
+)
 from api.graphql.scalars import JSON
 from api.graphql.types import (
     AuditConnection,
@@ -31,7 +38,7 @@ from api.graphql.types import (
     UserError,
 )
 from api.http.cookies import clear_session_cookie, set_session_cookie
-from api.services import accounts, credentials, profile, records
+from api.services import accounts, credentials, profile, records, recovery
 from api.services import audit_log as audit_service
 
 Info = strawberry.Info[Context, None]
@@ -51,6 +58,21 @@ def _payload_errors(info: Info, error: AmendError) -> list[UserError]:
 def _top_level(info: Info, error: AmendError) -> errors.AmendGraphQLError:
     _note_retry(info, error)
     return errors.top_level(error)
+
+
+async def _credentials_payload(
+    info: Info, change: Awaitable[credentials.CredentialsChange]
+) -> UpdateCredentialsPayload:
+    try:
+        result = await change
+    except AmendError as error:
+        return UpdateCredentialsPayload(errors=_payload_errors(info, error))
+    if result.reauthentication_required:
+        _clear_cookie(info)
+    return UpdateCredentialsPayload(
+        user=User.from_view(result.user),
+        reauthentication_required=result.reauthentication_required,
+    )
 
 
 def _set_cookie(info: Info, signed_in: accounts.SignedIn) -> None:
@@ -240,6 +262,47 @@ class Mutation:
         return UpdateCredentialsPayload(
             user=User.from_view(result.user),
             reauthentication_required=result.reauthentication_required,
+        )
+
+    @strawberry.mutation(
+        description="Mail a password-reset link when the account exists; true either way."
+    )
+    async def request_password_reset(self, info: Info, input: PasswordResetRequestInput) -> bool:
+        try:
+            return await recovery.request_password_reset(
+                info.context.auth,
+                endpoint="users" if input.endpoint is None else input.endpoint,
+                identifier=input.identifier,
+            )
+        except AmendError as error:
+            raise _top_level(info, error) from None
+
+    @strawberry.mutation(description="Set a new password with a reset token; signs out all.")
+    async def reset_password(
+        self, info: Info, input: ResetPasswordInput
+    ) -> UpdateCredentialsPayload:
+        return await _credentials_payload(
+            info,
+            recovery.reset_password(info.context.auth, token=input.token, password=input.password),
+        )
+
+    @strawberry.mutation(description="Undo an email change with the token sent to the old address.")
+    async def revert_email_change(self, info: Info, token: str) -> UpdateCredentialsPayload:
+        return await _credentials_payload(
+            info, recovery.revert_email_change(info.context.auth, token=token)
+        )
+
+    @strawberry.mutation(description="Mail a verification link to the caller's unverified address.")
+    async def send_email_verification(self, info: Info) -> bool:
+        try:
+            return await recovery.send_email_verification(info.context.auth)
+        except AmendError as error:
+            raise _top_level(info, error) from None
+
+    @strawberry.mutation(description="Mark the email address verified with the token mailed to it.")
+    async def verify_email(self, info: Info, token: str) -> UpdateCredentialsPayload:
+        return await _credentials_payload(
+            info, recovery.verify_email(info.context.auth, token=token)
         )
 
     @strawberry.mutation(description="Change the caller's own profile fields and custom data.")

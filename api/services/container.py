@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from api.config import Settings
 from api.security.passwords import PasswordHasher
+from api.security.sealing import Sealer
 from api.security.tokens import TokenService
 from api.services.activity import SessionActivity
 from api.services.delivery import DeliveryWorker, mailer_for
@@ -22,6 +23,7 @@ class Services:
     events: UserEvents
     delivery: DeliveryWorker
     activity: SessionActivity
+    sealer: Sealer
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -31,11 +33,18 @@ class Services:
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
         )
+        sealer = Sealer(
+            settings.secret_key,
+            (settings.previous_secret_key,) if settings.previous_secret_key else (),
+        )
         return cls(
             settings=settings,
             db=db,
             events=UserEvents(settings.database_url),
-            delivery=DeliveryWorker(db, mailer_for(settings.mailer)),
+            delivery=DeliveryWorker(
+                db, mailer_for(settings.mailer, show_secrets=settings.dev), sealer
+            ),
+            sealer=sealer,
             activity=SessionActivity(db),
             hasher=PasswordHasher(
                 memory_kib=settings.argon2_memory_kib,

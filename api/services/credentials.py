@@ -15,11 +15,13 @@ from api.core.policy import (
     normalize_email,
     validate_password,
 )
+from api.services import credential_change as credential_change_step
 from api.services import notices
-from api.services.context import RequestContext
+from api.services.context import AuthenticatedCaller, RequestContext
+from api.services.credential_change import CredentialChange
 from api.services.presence import check_password
 from api.services.ratelimit import check_credential_changes
-from api.store import Tx, audit, email_changes, sessions, users
+from api.store import Tx, audit, email_changes, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,29 @@ async def update_credentials(
         raise AmendError(Reason.PLAN_REQUIRED, "this API needs the personal plan or above")
     user = caller.user
     services = ctx.services
+    new_email = _validate_request(user, email, password)
+    now = now_ms()
+    async with services.db.read() as tx:
+        await check_credential_changes(tx, services.settings, user_pk=user.pk, now=now)
+    await _prove_presence(ctx, caller, current_password, now)
+    new_hash = None if password is None else await _new_password_hash(ctx, user, password)
+    # With AMEND_EMAIL_CHANGE=verify (GraphQL only), the new address waits for its code.
+    pending_email = (
+        new_email
+        if new_email is not None and verifiable and services.settings.email_change == "verify"
+        else None
+    )
+    changes: dict[str, object] = {}
+    if new_email is not None and pending_email is None:
+        changes.update(email=new_email, email_canonical=canonical_email(new_email))
+        changes["email_verified"] = False
+    if new_hash is not None:
+        changes["password_hash"] = new_hash
+    return await _write_credentials(ctx, user, changes, pending_email)
+
+
+def _validate_request(user: User, email: str | None, password: str | None) -> str | None:
+    """Every problem of the request at once; the new address when the email changes."""
     problems: list[Problem] = []
     new_email: str | None = None
     if email is not None:
@@ -77,47 +102,43 @@ async def update_credentials(
         raise AmendError.of(problems)
     if new_email is None and password is None:
         raise AmendError(Reason.EMPTY_UPDATE, "give a new email address or a new password")
+    return new_email
 
-    now = now_ms()
-    async with services.db.read() as tx:
-        await check_credential_changes(tx, services.settings, user_pk=user.pk, now=now)
-    if current_password is not None:
-        if not await check_password(ctx, user, current_password):
-            raise AmendError(
-                Reason.REAUTHENTICATION_REQUIRED,
-                "the current password is not correct",
-                field=("current_password",),
-            )
-    else:
+
+async def _prove_presence(
+    ctx: RequestContext, caller: AuthenticatedCaller, current_password: str | None, now: int
+) -> None:
+    """The current password (counted like a sign-in attempt), or a recent sign-in."""
+    if current_password is None:
         require_recent_signin(ctx, caller.session.created_at, now, field=("current_password",))
+        return
+    if not await check_password(ctx, caller.user, current_password):
+        raise AmendError(
+            Reason.REAUTHENTICATION_REQUIRED,
+            "the current password is not correct",
+            field=("current_password",),
+        )
 
-    new_hash = None
-    if password is not None:
-        if (await services.hasher.verify(password, user.password_hash)).ok:
-            raise AmendError(
-                Reason.PASSWORD_POLICY,
-                "the new password must differ from the current one",
-                field=("password",),
-            )
-        new_hash = await services.hasher.hash(password)
 
-    # With AMEND_EMAIL_CHANGE=verify (GraphQL only), the new address waits for its code.
-    pending_email = (
-        new_email
-        if new_email is not None and verifiable and services.settings.email_change == "verify"
-        else None
-    )
-    changes: dict[str, object] = {}
-    if new_email is not None and pending_email is None:
-        changes.update(email=new_email, email_canonical=canonical_email(new_email))
-        changes["email_verified"] = False
-    if new_hash is not None:
-        changes["password_hash"] = new_hash
+async def _new_password_hash(ctx: RequestContext, user: User, password: str) -> str:
+    hasher = ctx.services.hasher
+    if (await hasher.verify(password, user.password_hash)).ok:
+        raise AmendError(
+            Reason.PASSWORD_POLICY,
+            "the new password must differ from the current one",
+            field=("password",),
+        )
+    return await hasher.hash(password)
+
+
+async def _write_credentials(
+    ctx: RequestContext, user: User, changes: dict[str, object], pending_email: str | None
+) -> CredentialsChange:
     now = now_ms()
-    async with services.db.write() as tx:
+    async with ctx.services.db.write() as tx:
         current = await users.by_pk(tx, user.pk, for_update=True)
-        # Again under the row lock: parallel requests all passed the check above.
-        await check_credential_changes(tx, services.settings, user_pk=user.pk, now=now)
+        # Again under the row lock: parallel requests all passed the check before hashing.
+        await check_credential_changes(tx, ctx.services.settings, user_pk=user.pk, now=now)
         # Checked against the hash verified above: a credential change that happened in
         # between revoked this session, so this one must not go through.
         if (
@@ -139,35 +160,17 @@ async def update_credentials(
         updated = await users.update_versioned(tx, current, changes)
         if updated is None:  # pragma: no cover - the row is locked or the writer serialised
             raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
-        await sessions.revoke_all(tx, user_pk=user.pk, now=now)
-        if pending_email is None:
-            # A credential change settles the account: a code sent earlier no longer applies.
-            await email_changes.remove(tx, user.pk)
-        fields = [
+        fields = tuple(
             name for name in ("email", "password") if name in changes or f"{name}_hash" in changes
-        ]
-        await notices.credentials_changed(
-            tx,
-            updated,
-            old_email=user.email if "email" in changes else None,
-            fields=fields,
-            ip=ctx.ip,
-            now=now,
         )
-        tx.after_commit.append(services.delivery.kick)
-        await services.events.changed(tx, user.pk)
-        await audit.record(
-            tx,
-            project_id=caller.project.id,
-            user_pk=user.pk,
+        change = CredentialChange(
             action="update_credentials",
             fields=fields,
-            strategy=None,
             actor=Actor.USER,
-            ip=ctx.ip,
-            now=now,
+            old_email=user.email if "email" in changes else None,
+            keep_pending_email=pending_email is not None,
         )
-    ctx.forget_caller()
+        await credential_change_step.committed(ctx, tx, updated, change, now=now)
     return CredentialsChange(
         user=updated, reauthentication_required=True, pending_email=pending_email
     )
@@ -198,7 +201,9 @@ async def _start_email_change(
         now=now,
         expires_at=now + CODE_TTL_MS,
     )
-    await notices.email_change_code(tx, user, to=new_email, code=code, now=now)
+    await notices.email_change_code(
+        tx, user, to=new_email, code=code, now=now, sealer=ctx.services.sealer
+    )
     tx.after_commit.append(ctx.services.delivery.kick)
     await audit.record(
         tx,
@@ -244,7 +249,6 @@ async def _apply_email(
     current = await users.by_pk(tx, user_pk, for_update=True)
     if current is None:
         raise AmendError(Reason.USER_NOT_FOUND, "no user found for this token")
-    await email_changes.remove(tx, user_pk)
     updated = await users.update_versioned(
         tx,
         current,
@@ -253,22 +257,11 @@ async def _apply_email(
     )
     if updated is None:  # pragma: no cover - the row is locked or the writer serialised
         raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
-    await sessions.revoke_all(tx, user_pk=user_pk, now=now)
-    await notices.credentials_changed(
-        tx, updated, old_email=current.email, fields=["email"], ip=ctx.ip, now=now
-    )
-    tx.after_commit.append(ctx.services.delivery.kick)
-    await ctx.services.events.changed(tx, user_pk)
-    await audit.record(
-        tx,
-        project_id=(await ctx.project()).id,
-        user_pk=user_pk,
+    change = CredentialChange(
         action="confirm_email_change",
-        fields=["email"],
-        strategy=None,
+        fields=("email",),
         actor=Actor.USER,
-        ip=ctx.ip,
-        now=now,
+        old_email=current.email,
     )
-    ctx.forget_caller()
+    await credential_change_step.committed(ctx, tx, updated, change, now=now)
     return CredentialsChange(user=updated, reauthentication_required=True)

@@ -1,50 +1,125 @@
-"""Security notices: what to tell whom when credentials change (queued in the outbox)."""
+"""Security notices and recovery mails: what to tell whom (queued in the outbox).
+
+A mail that holds a one-time token or code is queued sealed (encrypted with a key derived from
+the secret key); the delivery opens it just for the send and redacts it once delivered.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from api.core.clock import iso_seconds
 from api.core.models import User
+from api.security.sealing import Sealer
 from api.store import Tx, outbox
 
 SIGN_OFF = "If this was not you, reset your password and contact the application's support now."
 
 
+@dataclass(frozen=True, slots=True)
+class OneTimeLink:
+    """A link (or a bare token) the mail carries, and when it stops working."""
+
+    link: str
+    expires_at: int
+
+
+def link_for(template: str, token: str) -> str:
+    """The configured link template with the token in it; the bare token without one."""
+    return template.replace("{token}", token) if template else token
+
+
 async def credentials_changed(
-    tx: Tx, user: User, *, old_email: str | None, fields: list[str], ip: str | None, now: int
+    tx: Tx,
+    user: User,
+    *,
+    old_email: str | None,
+    fields: list[str],
+    ip: str | None,
+    now: int,
+    revert: OneTimeLink | None = None,
+    sealer: Sealer | None = None,
 ) -> None:
     """Queue one notice for a committed-with-this-transaction credential change: to the old
     address when the email changed (the new owner of the account must not be the only one
-    told), else to the current one. A user without an email address cannot be told."""
+    told), else to the current one. A user without an email address cannot be told. With
+    `revert`, the notice carries the "this wasn't me" link that undoes an email change."""
     to = old_email or user.email
     if not to:
         return
     what = " and ".join(sorted(fields)) or "credentials"
     body = (
         f"The {what} of the account '{user.username}' changed at {iso_seconds(now)}"
-        f"{f' from {ip}' if ip else ''}. Every session was signed out.\n\n{SIGN_OFF}"
+        f"{f' from {ip}' if ip else ''}. Every session was signed out.\n\n"
     )
+    if revert is not None and sealer is not None:
+        body += (
+            f"If this was not you, this link puts your email address back and signs everyone "
+            f"out: {revert.link}\nIt works once, until {iso_seconds(revert.expires_at)}. "
+            f"Then choose a new password with the reset link we send you.\n\n"
+            "If this was you, ignore this message."
+        )
+        await _queue(tx, user, to, "credentials_changed", f"Your {what} changed", body, now, sealer)
+        return
     await outbox.queue(
         tx,
         user_pk=user.pk,
         to=to,
         kind="credentials_changed",
         subject=f"Your {what} changed",
-        body=body,
+        body=body + SIGN_OFF,
         now=now,
     )
 
 
-async def email_change_code(tx: Tx, user: User, *, to: str, code: str, now: int) -> None:
+async def email_change_code(
+    tx: Tx, user: User, *, to: str, code: str, now: int, sealer: Sealer
+) -> None:
     body = (
         f"Your code to confirm {to} as the email address of '{user.username}' is {code}. "
         f"It is valid for 15 minutes.\n\nIf you did not ask for this, ignore this message."
     )
+    subject = "Confirm your new email address"
+    await _queue(tx, user, to, "email_change_code", subject, body, now, sealer)
+
+
+async def password_reset(
+    tx: Tx, user: User, *, to: str, project: str, link: OneTimeLink, now: int, sealer: Sealer
+) -> None:
+    body = (
+        f"Someone asked to reset the password of the account '{user.username}' of {project}.\n\n"
+        f"Choose a new password here: {link.link}\n"
+        f"This link works once, until {iso_seconds(link.expires_at)}. "
+        f"Choosing a new password signs out every session.\n\n"
+        "If you did not ask for this, ignore this message: your password stays as it is."
+    )
+    subject = f"Reset your {project} password"
+    await _queue(tx, user, to, "password_reset", subject, body, now, sealer)
+
+
+async def email_verification(
+    tx: Tx, user: User, *, to: str, project: str, link: OneTimeLink, now: int, sealer: Sealer
+) -> None:
+    body = (
+        f"Confirm that {to} is the email address of the account '{user.username}' of "
+        f"{project}: {link.link}\n"
+        f"This link works once, until {iso_seconds(link.expires_at)}.\n\n"
+        "If you did not ask for this, ignore this message."
+    )
+    subject = f"Confirm your {project} email address"
+    await _queue(tx, user, to, "email_verification", subject, body, now, sealer)
+
+
+async def _queue(
+    tx: Tx, user: User, to: str, kind: str, subject: str, body: str, now: int, sealer: Sealer
+) -> None:
     await outbox.queue(
         tx,
         user_pk=user.pk,
         to=to,
-        kind="email_change_code",
-        subject="Confirm your new email address",
-        body=body,
+        kind=kind,
+        subject=subject,
+        body=sealer.seal(body),
         now=now,
+        sealed=True,
     )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from api.core.clock import now_ms
-from api.core.errors import AmendError, Problem, Reason, TransientConflict
+from api.core.errors import AmendError, Problem, Reason
 from api.core.models import Actor, User
 from api.core.policy import (
     canonical_username,
@@ -18,6 +17,7 @@ from api.core.policy import (
     validate_username,
 )
 from api.core.strategy import merge_patch
+from api.services import retry
 from api.services.accounts import check_reserved_keys
 from api.services.context import AuthenticatedCaller, RequestContext
 from api.store import audit, users
@@ -92,20 +92,15 @@ async def update_me(ctx: RequestContext, changes: ProfileChanges) -> User:
     # The first try starts from the user as the auth check read it (no SELECT); the version
     # check in the UPDATE itself tells whether it is still current. Later tries read afresh.
     known: User | None = caller.user
-    for attempt in range(RETRIES):
+
+    async def one_try() -> User | None:
+        nonlocal known
         try:
-            updated = await _apply(ctx, caller, changes, values, known)
-        except TransientConflict:
-            updated = None
-        if updated is not None:
-            return updated
-        if known is None:
-            await asyncio.sleep(0.01 * 2**attempt)
-        known = None
-    raise AmendError(Reason.VERSION_CONFLICT, "the account is changing too fast; try again")
+            return await _apply(ctx, caller, changes, values, known)
+        finally:
+            known = None
 
-
-RETRIES = 4
+    return await retry.versioned(one_try, what="account")
 
 
 async def _apply(

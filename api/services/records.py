@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, replace
 from typing import Any
 
 from api.core.clock import now_ms
-from api.core.errors import AmendError, Reason, TransientConflict
+from api.core.errors import AmendError, Reason
 from api.core.models import Endpoint, User
 from api.core.policy import (
     canonical_username,
@@ -16,14 +15,14 @@ from api.core.policy import (
     validate_username,
 )
 from api.core.strategy import Strategy, apply_strategy, auth_document, check_auth_document
-from api.services import notices
+from api.services import credential_change as credential_change_step
+from api.services import retry
 from api.services.context import RequestContext
+from api.services.credential_change import CredentialChange
 from api.services.credentials import require_recent_signin
 from api.services.presence import check_password, signed_in_recently
 from api.services.ratelimit import check_credential_changes
-from api.store import Tx, audit, email_changes, sessions, users
-
-MAX_ATTEMPTS = 5
+from api.store import Tx, audit, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +70,29 @@ def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 _ABSENT = object()
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One update as the caller asked for it."""
+
+    endpoint: Endpoint
+    unique_id: str
+    data: Any
+    strategy: Strategy
+    expected_version: int | None
+    dry_run: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _PasswordToHash:
+    """The document carries a password not yet compared with the stored hash: leave the
+    transaction, hash, and try again."""
+
+    password: str
+    against_hash: str
+    username: str
+    email: str | None
+
+
 async def update_record(
     ctx: RequestContext,
     *,
@@ -90,58 +112,45 @@ async def update_record(
     """
     await ctx.project()
     ep = await _authorize(ctx, endpoint, unique_id)
-    services = ctx.services
+    request = _Request(ep, unique_id, data, strategy, expected_version, dry_run)
     prepared: _PreparedPassword | None = None
     # The owner's first try starts from the user the auth check read (no SELECT); the
     # version check in the UPDATE tells whether that copy is still current.
     known = None if ctx.is_master else (await ctx.caller()).user
-    for attempt in range(MAX_ATTEMPTS):
-        opener = services.db.read if dry_run else services.db.write
+
+    async def one_try() -> RecordUpdate | None:
+        nonlocal prepared, known
         try:
-            result = await _attempt(
-                ctx,
-                opener,
-                ep,
-                unique_id,
-                data,
-                strategy,
-                expected_version,
-                dry_run,
-                prepared,
-                known,
-            )
-        except TransientConflict:
-            await asyncio.sleep(0.01 * 2**attempt)  # bounded: MAX_ATTEMPTS tries in all
-            continue
+            outcome = await _attempt(ctx, request, prepared=prepared, known=known)
         finally:
             known = None
-        if isinstance(result, RecordUpdate):
-            return result
-        if result is None:
-            continue
-        password, against, username, email = result
-        prepared = await _prepare_password(ctx, password, against, username, email)
-    raise AmendError(Reason.VERSION_CONFLICT, "the record is changing too fast; try again")
+        if isinstance(outcome, _PasswordToHash):
+            prepared = await _prepare_password(
+                ctx, outcome.password, outcome.against_hash, outcome.username, outcome.email
+            )
+            return None
+        return outcome
+
+    return await retry.versioned(one_try, what="record")
 
 
 async def _attempt(
     ctx: RequestContext,
-    opener: Any,
-    ep: Endpoint,
-    unique_id: str,
-    data: Any,
-    strategy: Strategy,
-    expected_version: int | None,
-    dry_run: bool,
+    request: _Request,
+    *,
     prepared: _PreparedPassword | None,
     known: User | None,
-) -> RecordUpdate | tuple[str, str, str, str | None] | None:
+) -> RecordUpdate | _PasswordToHash | None:
     """One try: the update, or the password still to be hashed, or None (lost a race, or
     `known` was stale: read afresh)."""
+    opener = ctx.services.db.read if request.dry_run else ctx.services.db.write
     async with opener() as tx:
-        user = known or await users.by_unique_id(tx, ep.id, unique_id, for_update=not dry_run)
+        user = known or await users.by_unique_id(
+            tx, request.endpoint.id, request.unique_id, for_update=not request.dry_run
+        )
         if user is None:
             raise AmendError(Reason.RECORD_NOT_FOUND, "no such record", field=("unique_id",))
+        expected_version = request.expected_version
         if expected_version is not None and user.version != expected_version:
             if known is not None:
                 return None
@@ -151,32 +160,27 @@ async def _attempt(
                 field=("expected_version",),
             )
         old_doc = auth_document(user.username, user.data)
-        doc = check_auth_document(apply_strategy(strategy, old_doc, data))
+        doc = check_auth_document(apply_strategy(request.strategy, old_doc, request.data))
         username = validate_username(doc.username, field=("data", "username"))
         custom = validate_custom_data(doc.data, field=("data",))
         new_hash: str | None = None
-        needs_hashing = False
         if doc.password is not None:
             if prepared is None or (prepared.password, prepared.against_hash) != (
                 doc.password,
                 user.password_hash,
             ):
-                needs_hashing = True
-            else:
-                new_hash = prepared.new_hash
-        if not needs_hashing:
-            changes: dict[str, Any] = {}
-            if username != user.username:
-                changes["username"] = username
-                changes["username_canonical"] = canonical_username(username)
-            if custom != user.data:
-                changes["data"] = custom
-            if new_hash is not None:
-                changes["password_hash"] = new_hash
-            return await _write(ctx, tx, user, changes, strategy, dry_run=dry_run)
-    # Leave the transaction before hashing: the caller hashes, then tries again.
-    assert doc.password is not None
-    return (doc.password, user.password_hash, username, user.email)
+                # Leave the transaction before hashing: the caller hashes, then tries again.
+                return _PasswordToHash(doc.password, user.password_hash, username, user.email)
+            new_hash = prepared.new_hash
+        changes: dict[str, Any] = {}
+        if username != user.username:
+            changes["username"] = username
+            changes["username_canonical"] = canonical_username(username)
+        if custom != user.data:
+            changes["data"] = custom
+        if new_hash is not None:
+            changes["password_hash"] = new_hash
+        return await _write(ctx, tx, user, changes, request.strategy, dry_run=request.dry_run)
 
 
 async def _prepare_password(
@@ -247,28 +251,28 @@ async def _write(
         return None
     fields = _changed_fields(user.document(), updated.document())
     if credential_change:
-        fields.append("password")
-        await sessions.revoke_all(tx, user_pk=user.pk, now=now)
-        await email_changes.remove(tx, user.pk)  # a pending email change no longer applies
-        await notices.credentials_changed(
-            tx, updated, old_email=None, fields=["password"], ip=ctx.ip, now=now
+        change = CredentialChange(
+            action="update_user",
+            fields=("password",),
+            actor=ctx.actor,
+            audit_fields=(*fields, "password"),
+            strategy=strategy.value,
         )
-        tx.after_commit.append(ctx.services.delivery.kick)
-    await ctx.services.events.changed(tx, user.pk)
-    project = await ctx.project()
-    await audit.record(
-        tx,
-        project_id=project.id,
-        user_pk=user.pk,
-        action="update_user",
-        fields=fields,
-        strategy=strategy.value,
-        actor=ctx.actor,
-        ip=ctx.ip,
-        now=now,
-    )
-    if credential_change:
-        ctx.forget_caller()
+        await credential_change_step.committed(ctx, tx, updated, change, now=now)
+    else:
+        await ctx.services.events.changed(tx, user.pk)
+        project = await ctx.project()
+        await audit.record(
+            tx,
+            project_id=project.id,
+            user_pk=user.pk,
+            action="update_user",
+            fields=fields,
+            strategy=strategy.value,
+            actor=ctx.actor,
+            ip=ctx.ip,
+            now=now,
+        )
     return RecordUpdate(updated, written=True, credentials_changed=credential_change)
 
 

@@ -12,6 +12,7 @@ from api.store import (
     events,
     outbox,
     projects,
+    recovery_tokens,
     sessions,
     users,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "events",
     "outbox",
     "projects",
+    "recovery_tokens",
     "sessions",
     "users",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
@@ -23,6 +23,12 @@ class Notice:
     delivered_at: int | None
     attempts: int
     last_error: str | None
+    sealed: bool = False  # `body` is encrypted: it holds a one-time token or code
+    failed_at: int | None = None  # refused for good by the mail server; not retried
+
+
+SEALED_BODY = "[sealed: this message holds a one-time link or code]"
+REDACTED_BODY = "[redacted after delivery: this message held a one-time link or code]"
 
 
 def _notice(row: Mapping[str, Any]) -> Notice:
@@ -36,12 +42,23 @@ def _notice(row: Mapping[str, Any]) -> Notice:
         delivered_at=row["delivered_at"],
         attempts=row["attempts"],
         last_error=row["last_error"],
+        sealed=bool(row["sealed"]),
+        failed_at=row["failed_at"],
     )
 
 
 async def queue(
-    tx: Tx, *, user_pk: int | None, to: str, kind: str, subject: str, body: str, now: int
+    tx: Tx,
+    *,
+    user_pk: int | None,
+    to: str,
+    kind: str,
+    subject: str,
+    body: str,
+    now: int,
+    sealed: bool = False,
 ) -> None:
+    """`sealed`: `body` is already encrypted (it holds a secret)."""
     await tx.run(
         insert(t).values(
             user_pk=user_pk,
@@ -51,6 +68,7 @@ async def queue(
             body=body,
             created_at=now,
             next_attempt_at=now,
+            sealed=sealed,
         )
     )
 
@@ -60,6 +78,7 @@ async def due(tx: Tx, *, now: int, limit: int = 20) -> list[Notice]:
         select(t)
         .where(
             t.c.delivered_at.is_(None),
+            t.c.failed_at.is_(None),
             t.c.next_attempt_at <= now,
             or_(t.c.claimed_until.is_(None), t.c.claimed_until < now),
         )
@@ -85,11 +104,27 @@ async def claim(tx: Tx, notice_id: int, *, now: int, until: int) -> bool:
     return bool(count)
 
 
-async def delivered(tx: Tx, notice_id: int, *, now: int) -> None:
+async def delivered(tx: Tx, notice_id: int, *, now: int, sealed: bool = False) -> None:
+    """A delivered notice that held a secret no longer holds it, not even encrypted."""
+    values: dict[str, Any] = {
+        "delivered_at": now,
+        "attempts": t.c.attempts + 1,
+        "claimed_until": None,
+        "last_error": None,
+    }
+    if sealed:
+        values.update(body=REDACTED_BODY, sealed=False)
+    await tx.run(update(t).where(t.c.id == notice_id).values(**values))
+
+
+async def refused(tx: Tx, notice_id: int, *, error: str, now: int) -> None:
+    """The mail server refused it for good (a 5xx answer): never tried again."""
     await tx.run(
         update(t)
         .where(t.c.id == notice_id)
-        .values(delivered_at=now, attempts=t.c.attempts + 1, claimed_until=None, last_error=None)
+        .values(
+            attempts=t.c.attempts + 1, failed_at=now, claimed_until=None, last_error=error[:500]
+        )
     )
 
 
@@ -107,5 +142,7 @@ async def failed(tx: Tx, notice_id: int, *, error: str, retry_at: int) -> None:
 
 
 async def listing(tx: Tx, *, limit: int = 500) -> list[Notice]:
+    """For people to read: a sealed body is shown as such, never as its ciphertext."""
     stmt = select(t).order_by(t.c.id.desc()).limit(limit)
-    return [_notice(r) for r in await tx.all(stmt)]
+    found = [_notice(r) for r in await tx.all(stmt)]
+    return [replace(n, body=SEALED_BODY) if n.sealed else n for n in found]

@@ -137,6 +137,9 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: int = Field(sa_type=BigInteger)
     claimed_until: int | None = Field(default=None, sa_type=BigInteger)
     last_error: str | None = Field(default=None, max_length=500)
+    # The body holds a token or code: stored encrypted until delivered, then redacted.
+    sealed: bool = False
+    failed_at: int | None = Field(default=None, sa_type=BigInteger)  # a permanent refusal
 
 
 class EmailChangeRow(SQLModel, table=True):
@@ -150,6 +153,31 @@ class EmailChangeRow(SQLModel, table=True):
     tries: int = 0
     created_at: int = Field(sa_type=BigInteger)
     expires_at: int = Field(sa_type=BigInteger)
+
+
+class RecoveryTokenRow(SQLModel, table=True):
+    """Tokens of account recovery, kept only as keyed digests. A password-reset request
+    writes a row even for an unknown identifier (`user_pk` NULL): the same work either way,
+    and the row counts towards the request throttle."""
+
+    __tablename__ = "recovery_tokens"
+    __table_args__ = (
+        Index("ix_recovery_identifier", "endpoint_id", "purpose", "identifier", "created_at"),
+        Index("ix_recovery_ip", "purpose", "ip", "created_at"),
+        Index("ix_recovery_user", "user_pk", "purpose"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(max_length=64, unique=True)
+    purpose: str = Field(max_length=16)  # password_reset, email_revert, email_verify
+    endpoint_id: int = Field(foreign_key="endpoints.id", ondelete="CASCADE")
+    user_pk: int | None = Field(default=None, foreign_key="users.pk", ondelete="CASCADE")
+    identifier: str = Field(max_length=254)
+    email: str | None = Field(default=None, max_length=254)  # the address the token is for
+    ip: str | None = Field(default=None, max_length=64)
+    created_at: int = Field(sa_type=BigInteger)
+    expires_at: int = Field(sa_type=BigInteger)
+    used_at: int | None = Field(default=None, sa_type=BigInteger)
 
 
 def _t(model: type[SQLModel]) -> Table:
@@ -168,3 +196,4 @@ signin_attempts = _t(SignInAttemptRow)
 audit_events = _t(AuditEventRow)
 outbox = _t(OutboxRow)
 email_changes = _t(EmailChangeRow)
+recovery_tokens = _t(RecoveryTokenRow)

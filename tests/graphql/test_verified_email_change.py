@@ -31,6 +31,7 @@ from tests.gql import (
     sign_up,
     top_error,
 )
+from tests.mail import opened, queued
 
 EMAIL = "jane@example.com"
 NEW_EMAIL = "jane.new@example.com"
@@ -97,20 +98,19 @@ async def confirm(
 def notices(db: TestDB) -> list[tuple[str, str, str]]:
     """(to, kind, body) of every queued notice, oldest first."""
     return [
-        (to, kind, body)
-        for to, kind, body in db.sql('SELECT "to", kind, body FROM outbox ORDER BY id')
+        (to, kind, opened(body, sealed))
+        for to, kind, body, sealed in db.sql(
+            'SELECT "to", kind, body, sealed FROM outbox ORDER BY id'
+        )
     ]
 
 
 def code_sent_to(db: TestDB, address: str) -> str:
     """The code of the newest code notice to `address` (read from its body)."""
-    rows = db.sql(
-        'SELECT body FROM outbox WHERE kind = ? AND "to" = ? ORDER BY id DESC',
-        ("email_change_code", address),
-    )
+    rows = queued(db, kind="email_change_code", to=address)
     assert rows, f"no code was sent to {address}"
-    match = re.search(r"\b(\d{6})\b", rows[0][0])
-    assert match, rows[0][0]
+    match = re.search(r"\b(\d{6})\b", rows[0])
+    assert match, rows[0]
     return match.group(1)
 
 

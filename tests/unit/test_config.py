@@ -25,6 +25,8 @@ def test_defaults_follow_the_spec(tmp_path: Path) -> None:
     assert s.throttle_window_seconds == 900
     assert s.max_body_bytes == 1_048_576
     assert (s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism) == (19_456, 2, 1)
+    assert (s.password_reset_ttl_seconds, s.email_revert_ttl_seconds) == (1800, 604_800)
+    assert (s.password_reset_url, s.email_revert_url, s.email_verify_url) == ("", "", "")
 
 
 def test_dev_mode_drops_secure_and_enables_introspection() -> None:
@@ -55,6 +57,11 @@ def test_short_secret_is_refused() -> None:
         ("AMEND_LOG_LEVEL", "loud"),
         ("AMEND_MAX_BODY_BYTES", "10"),
         ("AMEND_SIGNUPS_PER_IP", "0"),
+        ("AMEND_PASSWORD_RESET_TTL_SECONDS", "10"),
+        ("AMEND_EMAIL_REVERT_TTL_SECONDS", "week"),
+        ("AMEND_PASSWORD_RESET_URL", "https://app.example.com/reset"),
+        ("AMEND_EMAIL_REVERT_URL", "https://app.example.com/revert?t=token"),
+        ("AMEND_EMAIL_VERIFY_URL", "https://app.example.com/verify"),
     ],
 )
 def test_invalid_values_are_refused_with_the_variable_named(name: str, value: str) -> None:
@@ -165,6 +172,11 @@ def test_every_declared_setting_is_read_from_its_variable() -> None:
         "AMEND_TRUSTED_PROXIES": " 10.0.0.1, ,10.0.0.2",
         "AMEND_MAX_BODY_BYTES": "4096",
         "AMEND_BODY_TIMEOUT_SECONDS": "3",
+        "AMEND_PASSWORD_RESET_TTL_SECONDS": "600",
+        "AMEND_EMAIL_REVERT_TTL_SECONDS": "3600",
+        "AMEND_PASSWORD_RESET_URL": "https://app.example/reset?t={token}",
+        "AMEND_EMAIL_REVERT_URL": "https://app.example/revert?t={token}",
+        "AMEND_EMAIL_VERIFY_URL": "https://app.example/verify?t={token}",
         "AMEND_DB_POOL_SIZE": "3",
         "AMEND_DB_MAX_OVERFLOW": "0",
         "AMEND_DB_POOL_TIMEOUT": "0.5",

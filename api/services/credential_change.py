@@ -1,0 +1,104 @@
+"""The one step every credential change takes, whichever route made it.
+
+A changed password or email address signs out every session, settles a pending email change,
+queues the security notice, announces the change to watchers, writes the audit entry and makes
+later resolvers of the same request read the caller afresh. Every route that changes
+credentials (GraphQL, the REST shims, recovery) calls `committed` inside its write
+transaction, so none of these can be forgotten by one route.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.core.models import Actor, User
+from api.core.policy import canonical_email
+from api.security.sealing import new_token
+from api.services import notices
+from api.services.context import RequestContext
+from api.store import Tx, audit, email_changes, recovery_tokens, sessions
+
+# Purposes of recovery tokens (a token of one purpose never answers for another).
+RESET = "password_reset"
+REVERT = "email_revert"
+VERIFY = "email_verify"
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialChange:
+    """What changed and who changed it, for the notice and the audit entry."""
+
+    action: str  # the audit action: update_user, update_credentials, confirm_email_change, ...
+    fields: tuple[str, ...]  # the credentials that changed: "email", "password"
+    actor: Actor
+    old_email: str | None = None  # set when the email changed: the notice goes there
+    audit_fields: tuple[str, ...] | None = None  # defaults to `fields`
+    strategy: str | None = None
+    keep_pending_email: bool = False  # the change itself just started a pending email change
+    project_id: str | None = None  # when the request carries no key or session (recovery)
+    revertible: bool = True  # an email change mails the old address a "this wasn't me" link
+
+
+async def committed(
+    ctx: RequestContext, tx: Tx, updated: User, change: CredentialChange, *, now: int
+) -> None:
+    """Inside the write transaction that stored `updated`: everything a credential change
+    implies. The notice is delivered after the commit."""
+    services = ctx.services
+    await sessions.revoke_all(tx, user_pk=updated.pk, now=now)
+    if not change.keep_pending_email:
+        # A credential change settles the account: a code sent earlier no longer applies.
+        await email_changes.remove(tx, updated.pk)
+    # Any credential change makes an earlier password-reset link useless.
+    await recovery_tokens.invalidate(tx, user_pk=updated.pk, purposes=(RESET,), now=now)
+    revert = None
+    if change.revertible and change.old_email and "email" in change.fields:
+        revert = await _revert_link(ctx, tx, updated, change.old_email, now)
+    await notices.credentials_changed(
+        tx,
+        updated,
+        old_email=change.old_email,
+        fields=list(change.fields),
+        ip=ctx.ip,
+        now=now,
+        revert=revert,
+        sealer=services.sealer,
+    )
+    tx.after_commit.append(services.delivery.kick)
+    await services.events.changed(tx, updated.pk)
+    project_id = change.project_id or (await ctx.project()).id
+    fields = change.audit_fields if change.audit_fields is not None else change.fields
+    await audit.record(
+        tx,
+        project_id=project_id,
+        user_pk=updated.pk,
+        action=change.action,
+        fields=list(fields),
+        strategy=change.strategy,
+        actor=change.actor,
+        ip=ctx.ip,
+        now=now,
+    )
+    ctx.forget_caller()
+
+
+async def _revert_link(
+    ctx: RequestContext, tx: Tx, user: User, old_email: str, now: int
+) -> notices.OneTimeLink:
+    """A "this wasn't me" token for the old address, stored as its digest only."""
+    settings = ctx.services.settings
+    token = new_token()
+    expires_at = now + settings.email_revert_ttl_seconds * 1000
+    await recovery_tokens.add(
+        tx,
+        digest=ctx.services.sealer.digest(REVERT, token),
+        purpose=REVERT,
+        endpoint_id=user.endpoint_id,
+        user_pk=user.pk,
+        identifier=canonical_email(old_email),
+        email=old_email,
+        ip=ctx.ip,
+        now=now,
+        expires_at=expires_at,
+    )
+    return notices.OneTimeLink(notices.link_for(settings.email_revert_url, token), expires_at)

@@ -76,7 +76,7 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
     hash_threads: int = 2
-    max_query_depth: int = 10
+    max_query_depth: int = 15  # api.graphql.depth.MAX_DEPTH: introspection needs 14
     max_aliases: int = 15
     max_tokens: int = 2000
     issuer: str = "amend"

@@ -136,11 +136,9 @@ async def test_a_query_deeper_than_fifteen_is_refused_by_the_depth_limit(
 
 
 async def test_the_depth_limit_sees_through_fragments(client: httpx.AsyncClient) -> None:
-    document = (
-        "query { ...A } "
-        "fragment A on Query { a { ...B } } "
-        "fragment B on Query { " + nested(16).removeprefix("{ ")
-    )
+    document = "query { ...A } fragment A on Query { a { ...B } } fragment B on Query { " + nested(
+        16
+    ).removeprefix("{ ")
     body = await gql(client, document)
     assert any(DEPTH_ERROR in m for m in messages(body)), body
 

@@ -18,12 +18,14 @@ def _lines(log: Path) -> list[str]:
 def test_a_served_process_writes_only_json_lines(tmp_path: Path, db: TestDB) -> None:
     keys = create_project(tmp_path, db.url)
     log = tmp_path / "serve.log"
-    with serve(tmp_path, db.url, "--demo", log=log, AMEND_LOG_LEVEL="debug") as server:
-        with httpx.Client(base_url=server.base_url, timeout=10) as c:
-            c.post("/graphql", json={"query": "{ me { id } }"})  # an execution error
-            c.post("/graphql", json={"query": "{ nope"})  # a syntax error
-            c.post("/graphql", content=b"not json", headers={"Content-Type": "text/plain"})
-            c.put("/1/ce/users", params={"key": keys["api_key"]}, json={})
+    with (
+        serve(tmp_path, db.url, "--demo", log=log, AMEND_LOG_LEVEL="debug") as server,
+        httpx.Client(base_url=server.base_url, timeout=10) as c,
+    ):
+        c.post("/graphql", json={"query": "{ me { id } }"})  # an execution error
+        c.post("/graphql", json={"query": "{ nope"})  # a syntax error
+        c.post("/graphql", content=b"not json", headers={"Content-Type": "text/plain"})
+        c.put("/1/ce/users", params={"key": keys["api_key"]}, json={})
     lines = _lines(log)
     records = [json.loads(line) for line in lines]  # each line parses on its own
     assert all(isinstance(r, dict) for r in records), lines

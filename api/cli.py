@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from api import __version__
 from api.config import ConfigError, Settings
@@ -21,6 +22,7 @@ from api.store import migrate
 from api.store import outbox as outbox_store
 
 T = TypeVar("T")
+log = logging.getLogger("amend")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,17 +108,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stdout.write(export_sdl())
         return
     dev = bool(getattr(args, "dev", False))
+    from api.logs import configure
+
+    # Warnings while reading the configuration are JSON log records too.
+    configure("warning")
     try:
         settings = Settings.from_env(dev=dev)
     except ConfigError as error:
-        sys.exit(f"amend: {error}")
-    from api.logs import configure
-
+        _fail(args, dev, str(error))
     configure(settings.log_level)
     try:
         _run(args, settings)
     except AmendError as error:
-        sys.exit(f"amend: {error.message}")
+        _fail(args, settings.dev, error.message)
+
+
+def _fail(args: argparse.Namespace, dev: bool, message: str) -> NoReturn:
+    # A served process writes JSON lines only (a log pipeline reads them); a command run
+    # by hand answers in words.
+    if args.command == "serve" and not dev:
+        log.error("amend serve cannot start: %s", message)
+        sys.exit(1)
+    sys.exit(f"amend: {message}")
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:
@@ -195,12 +208,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     else:
         _call(settings, lambda s: migrate.upgrade(s.db))
     base = f"http://{args.host}:{args.port}"
-    if isinstance(demo, projects.CreatedProject):
-        print("Demo project ready:")
-        _print_project(demo, as_json=False)
-    if settings.graphiql:
+    if settings.dev:
+        if isinstance(demo, projects.CreatedProject):
+            print("Demo project ready:")
+            _print_project(demo, as_json=False)
         print(f"GraphiQL   {base}/graphql")
-    print(f"GraphQL    POST {base}/graphql", flush=True)
+        print(f"GraphQL    POST {base}/graphql", flush=True)
+    else:
+        # Outside --dev every line on stdout and stderr is one JSON object.
+        if isinstance(demo, projects.CreatedProject):
+            _print_project(demo, as_json=True)
+            sys.stdout.flush()
+        log.info("listening", extra={"graphql": f"{base}/graphql", "version": __version__})
     # Workers re-read the settings from the environment; pass the flags along.
     os.environ["AMEND_DEV"] = "true" if settings.dev else "false"
     uvicorn.run(

@@ -161,7 +161,9 @@ class Settings:
     argon2_parallelism: int = setting("AMEND_ARGON2_PARALLELISM", 1, minimum=1)
     hash_threads: int = setting("AMEND_HASH_THREADS", 2, minimum=1)
     # Fixed limits, not read from the environment.
-    max_query_depth: int = 10
+    max_query_depth: int = (
+        15  # introspection fields count; the standard introspection query needs 14
+    )
     max_aliases: int = 15
     max_tokens: int = 2000
     issuer: str = "amend"

@@ -1,4 +1,5 @@
-"""The dev-mode playground, driven in headless Chromium: sign in, run updateMe, read the page."""
+"""The dev-mode playground, driven in headless Chromium: sign in, run updateMe, subscribe to
+meUpdated and see an event arrive, read the page."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ def playground_signs_in_and_updates_me(tmp_path: Path, db: TestDB) -> None:
     assert '"username": "ada"' in result["signIn"]
     assert '"firstName": "Ada"' in result["updateMe"]
     assert '"version": 2' in result["updateMe"]
+    assert '"meUpdated"' in result["subscription"]
+    assert '"lastName": "Sub' in result["subscription"]
+    assert '"firstName": "Ada"' in result["subscription"]
     assert {"name": "access_token", "httpOnly": True} in result["cookies"]
     assert result["failedRequests"] == []  # every asset came from Amend itself
 

@@ -18,7 +18,6 @@ from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
@@ -28,6 +27,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from api.core.errors import Unavailable
+from api.graphql.depth import MAX_DEPTH, depth_limit
 from api.graphql.errors import log_error, mark_response, redact_input, should_mask, top_level
 from api.graphql.resolvers import Mutation, Query, Subscription
 from api.graphql.rules import password_fields_error
@@ -167,7 +167,7 @@ def build_schema(
     *,
     introspection: bool = True,
     field_suggestions: bool = True,
-    max_depth: int = 10,
+    max_depth: int = MAX_DEPTH,
     max_aliases: int = 15,
     max_tokens: int = 2000,
 ) -> AmendSchema:
@@ -176,7 +176,7 @@ def build_schema(
     # The limiters' validation rules are built once: a fresh rule class per request would
     # make every validation a cache miss (the cache is keyed by the rule classes).
     rules = [
-        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        depth_limit(max_depth),
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
     ]
     if not introspection:

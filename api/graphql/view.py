@@ -20,13 +20,22 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.schema._graphql_core import execution_context_class_kwargs
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult as StrawberryResult
+from strawberry.types.unset import UnsetType
 
 from api.core import jsontext
 from api.core.errors import AmendError, Reason, Unavailable
 from api.graphql.context import Context
 from api.graphql.documents import Documents, finish_errors
 from api.graphql.errors import error_response
+from api.graphql.media import (
+    GRAPHQL_RESPONSE_TYPE,
+    JSON_TYPE,
+    failed_before_execution,
+    prefers_graphql_response,
+)
 from api.graphql.schema import AmendSchema, build_schema
+from api.graphql.sockets import TextFrames, check_connection
 from api.http.credentials import request_context
 from api.http.middleware import raw_header, replaying
 from api.services.container import Services
@@ -34,12 +43,16 @@ from api.services.origins import origin_listed
 
 _ORIGIN_LISTED = "amend.origin_listed"
 _REQUEST_KEYS = frozenset({"query", "variables", "operationName"})
+# Set on the scope by `process_result` for the pipeline's status and media type.
+_FAILED_EARLY = "amend.failed_before_execution"
 
 # A client watches its own account: a handful of streams per socket is plenty.
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 5
 
 
 class AmendGraphQL(GraphQL[Context, None]):
+    websocket_adapter_class = TextFrames
+
     def __init__(self, services: Services) -> None:
         settings = services.settings
         super().__init__(
@@ -108,6 +121,12 @@ class AmendGraphQL(GraphQL[Context, None]):
         except HTTPException as error:
             body = {"errors": [{"message": error.reason, "extensions": {"code": "BAD_REQUEST"}}]}
             response = JSONResponse(body, status_code=error.status_code)
+        if response.media_type == "application/json" and prefers_graphql_response(
+            raw_header(scope, b"accept")
+        ):
+            response.headers["content-type"] = GRAPHQL_RESPONSE_TYPE.decode()
+            if scope.get(_FAILED_EARLY) and response.status_code == 200:
+                response.status_code = 400
         await response(scope, receive, send)
 
     async def _run_known(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> bool:
@@ -148,23 +167,38 @@ class AmendGraphQL(GraphQL[Context, None]):
         if isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)
-        answer: GraphQLHTTPResponse = {"data": result.data}
+        early = failed_before_execution(result.data, result.errors)  # the variables did not coerce
+        answer: GraphQLHTTPResponse = {} if early else {"data": result.data}
         if result.errors:
             errors = finish_errors(self.schema, list(result.errors), sub_response)
             answer["errors"] = [e.formatted for e in errors]
         # What `create_response` builds, sent without a second Response object.
         body = orjson.dumps(answer)
+        graphql_response = prefers_graphql_response(raw_header(scope, b"accept"))
         raw = [
             (b"content-length", str(len(body)).encode()),
-            (b"content-type", b"application/json"),
+            (b"content-type", GRAPHQL_RESPONSE_TYPE if graphql_response else JSON_TYPE),
             *sub_response.raw_headers,
         ]
-        status = sub_response.status_code or 200
+        status = sub_response.status_code or (400 if early and graphql_response else 200)
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
         if sub_response.background is not None:
             await sub_response.background()
         return True
+
+    async def process_result(
+        self, request: Request, result: StrawberryResult
+    ) -> GraphQLHTTPResponse:
+        answer = await super().process_result(request, result)
+        if failed_before_execution(result.data, result.errors):
+            del answer["data"]
+            request.scope[_FAILED_EARLY] = True
+        return answer
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        await check_connection(context)
+        return UnsetType()
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         return bool(request.scope.get(_ORIGIN_LISTED))

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from graphql import get_introspection_query
 from graphql.language import Lexer, Source, TokenKind
 
 from api.core.errors import AmendError, Reason
@@ -117,31 +118,78 @@ def nested(levels: int) -> str:
     return "{ " + selection + " }"
 
 
-DEPTH_ERROR = "exceeds maximum operation depth of 10"
+DEPTH_ERROR = "exceeds maximum operation depth of 15"
 
 
-async def test_a_query_deeper_than_ten_is_refused_by_the_depth_limit(
+async def test_a_query_deeper_than_fifteen_is_refused_by_the_depth_limit(
     client: httpx.AsyncClient,
 ) -> None:
     # The schema itself is shallow (session { signins { id } } is the deepest path), so the
     # limiter is exercised with fields that do not exist: it judges the document's shape
-    # before (and independently of) field validation.
-    deep = await gql(client, nested(12))
-    assert deep["data"] is None
+    # before (and independently of) field validation. Nothing executed: no `data` entry.
+    deep = await gql(client, nested(17))
+    assert "data" not in deep
     assert any(DEPTH_ERROR in m for m in messages(deep)), deep
-    at_limit = await gql(client, nested(11))
-    assert at_limit["data"] is None
+    at_limit = await gql(client, nested(16))
+    assert "data" not in at_limit
     assert not any(DEPTH_ERROR in m for m in messages(at_limit)), at_limit
 
 
 async def test_the_depth_limit_sees_through_fragments(client: httpx.AsyncClient) -> None:
-    document = (
-        "query { ...A } "
-        "fragment A on Query { a { ...B } } "
-        "fragment B on Query { b { c { d { e { f { g { h { i { j { k { leaf } } } } } } } } } } }"
-    )
+    document = "query { ...A } fragment A on Query { a { ...B } } fragment B on Query { " + nested(
+        16
+    ).removeprefix("{ ")
     body = await gql(client, document)
     assert any(DEPTH_ERROR in m for m in messages(body)), body
+
+
+def deep_introspection(levels: int) -> str:
+    """`__schema { types { fields { type { ofType { ofType … } } } } }`."""
+    return (
+        "{ __schema { types { fields { type { "
+        + "ofType { " * levels
+        + "name"
+        + " }" * (levels + 4)
+        + " }"
+    )
+
+
+@pytest.mark.parametrize(
+    "settings_env",
+    [{}, {"AMEND_INTROSPECTION": "true"}, {"AMEND_DEV": "true"}],
+    indirect=True,
+    ids=["default", "introspection-on", "dev-mode"],
+)
+async def test_introspection_fields_count_towards_the_depth_limit(
+    client: httpx.AsyncClient,
+) -> None:
+    body = await gql(client, deep_introspection(40))
+    assert "data" not in body
+    assert any(DEPTH_ERROR in m for m in messages(body)), body
+
+
+@pytest.mark.parametrize(
+    "settings_env",
+    [{"AMEND_INTROSPECTION": "true"}, {"AMEND_DEV": "true"}],
+    indirect=True,
+    ids=["introspection-on", "dev-mode"],
+)
+async def test_the_standard_introspection_query_fits_the_depth_limit(
+    client: httpx.AsyncClient,
+) -> None:
+    # What GraphiQL and the code generators send (graphql-js `getIntrospectionQuery`, with
+    # every option on): 14 levels deep.
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+    body = await gql(client, query)
+    assert "errors" not in body, body
+    names = {t["name"] for t in body["data"]["__schema"]["types"]}
+    assert {"User", "UpdateMeInput", "Subscription"} <= names
 
 
 # --------------------------------------------------------------------------- aliases
@@ -153,7 +201,7 @@ def aliases(count: int) -> str:
 
 async def test_sixteen_aliases_are_refused(client: httpx.AsyncClient, jane: Account) -> None:
     body = await gql(client, aliases(16), headers=jane.auth)
-    assert body["data"] is None
+    assert "data" not in body
     assert messages(body) == ["16 aliases found. Allowed: 15"]
 
 
@@ -173,7 +221,7 @@ async def test_aliased_sign_ins_count_towards_the_alias_limit(
         for i in range(16)
     )
     body = await gql(client, f"mutation {{ {fields} }}", headers={"X-API-Key": project.api_key})
-    assert body["data"] is None
+    assert "data" not in body
     failures = db.sql("SELECT count(*) FROM signin_attempts WHERE NOT succeeded")[0][0]
     assert failures == 0
 
@@ -341,7 +389,7 @@ INTROSPECTION_QUERIES = [
 @pytest.mark.parametrize("query", INTROSPECTION_QUERIES)
 async def test_introspection_is_refused_by_default(client: httpx.AsyncClient, query: str) -> None:
     body = await gql(client, query)
-    assert body["data"] is None
+    assert "data" not in body
     assert any("introspection" in m.lower() for m in messages(body)), body
 
 

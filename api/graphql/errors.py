@@ -45,6 +45,7 @@ GRAPHQL_CODES: dict[Reason, str | None] = {
     Reason.USERNAME_TAKEN: PAYLOAD,
     Reason.VERSION_CONFLICT: PAYLOAD,
     Reason.INVALID_CODE: PAYLOAD,
+    Reason.UNSUPPORTED_HASH: "BAD_REQUEST",  # import only: no request raises it
     Reason.PAYLOAD_TOO_LARGE: "BAD_REQUEST",
 }
 

@@ -42,6 +42,7 @@ CE_STATUS: dict[Reason, int | None] = {
     R.USERNAME_TAKEN: 400,
     R.VERSION_CONFLICT: 412,
     R.INVALID_CODE: None,
+    R.UNSUPPORTED_HASH: None,
     R.PAYLOAD_TOO_LARGE: 413,
 }
 
@@ -79,6 +80,7 @@ USER_V1_CODE: dict[Reason, int | None] = {
     R.USERNAME_TAKEN: None,
     R.VERSION_CONFLICT: None,
     R.INVALID_CODE: None,
+    R.UNSUPPORTED_HASH: None,
     R.PAYLOAD_TOO_LARGE: 41301,
 }
 
@@ -116,6 +118,7 @@ ME_STATUS: dict[Reason, int | None] = {
     R.USERNAME_TAKEN: 409,
     R.VERSION_CONFLICT: 412,
     R.INVALID_CODE: None,
+    R.UNSUPPORTED_HASH: None,
     R.PAYLOAD_TOO_LARGE: 413,
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Problem, Reason
@@ -92,11 +92,16 @@ async def update_credentials(
                 identifier=canonical_username(user.username),
                 ip=ctx.ip,
             )
-        ok = (await services.hasher.verify(current_password, user.password_hash)).ok
+        checked = await services.hasher.verify(current_password, user.password_hash)
+        ok = checked.ok
         async with services.db.write() as tx:
             await attempts.finish(
                 tx, attempt, succeeded=ok, reason=None if ok else "wrong_current_password"
             )
+            if checked.new_hash is not None and password is None:
+                # An imported or outdated hash is upgraded at this password check too.
+                await users.set_password_hash(tx, user.pk, checked.new_hash, user.password_hash)
+                user = replace(user, password_hash=checked.new_hash)
         if not ok:
             raise AmendError(
                 Reason.REAUTHENTICATION_REQUIRED,

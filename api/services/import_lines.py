@@ -104,6 +104,41 @@ def parse_created_at(value: object, problems: list[Problem]) -> int | None:
     return (parsed - _EPOCH) // timedelta(milliseconds=1)  # exact: no float on the way
 
 
+def _check_secret(
+    present: dict[str, Any],
+    values: dict[str, Any],
+    problems: list[Problem],
+    identify: Callable[[str], str | None],
+    username: str | None,
+    email: str | None,
+) -> str | None:
+    """Check `password` / `password_hash`; the plain password still to hash, if any."""
+    password: str | None = present.get("password")
+    if "password_hash" in present:
+        stored = present["password_hash"]
+        if password is not None:
+            _invalid(problems, "password_hash", "Give at most one of password and password_hash.")
+        elif not isinstance(stored, str) or identify(stored) is None:
+            problems.append(
+                Problem(
+                    Reason.UNSUPPORTED_HASH,
+                    "The password hash is in no supported format (see the README).",
+                    ("password_hash",),
+                )
+            )
+        values["password_hash"] = stored
+    if password is not None and not problems:
+        _keep(
+            problems,
+            validate_password,
+            password,
+            username=username,
+            email=email,
+            field=("password",),
+        )
+    return password
+
+
 def check_line(number: int, raw: bytes, identify: Callable[[str], str | None]) -> Checked:
     """Validate one line; `identify` names the scheme of an acceptable password hash."""
     try:
@@ -144,29 +179,7 @@ def check_line(number: int, raw: bytes, identify: Callable[[str], str | None]) -
         values["data"] = data
     if "created_at" in present:
         values["created_at"] = parse_created_at(present["created_at"], problems)
-    password = present.get("password")
-    if "password_hash" in present:
-        stored = present["password_hash"]
-        if password is not None:
-            _invalid(problems, "password_hash", "Give at most one of password and password_hash.")
-        elif not isinstance(stored, str) or identify(stored) is None:
-            problems.append(
-                Problem(
-                    Reason.UNSUPPORTED_HASH,
-                    "The password hash is in no supported format (see the README).",
-                    ("password_hash",),
-                )
-            )
-        values["password_hash"] = stored
-    if password is not None and not problems:
-        _keep(
-            problems,
-            validate_password,
-            password,
-            username=username,
-            email=email,
-            field=("password",),
-        )
+    password = _check_secret(present, values, problems, identify, username, email)
     if problems:
         return Checked(None, problems)
     assert isinstance(username, str)

@@ -65,6 +65,15 @@ def test_argon2id_with_other_parameters_needs_an_update(hasher: PasswordHasher) 
         "$1$sälz$abc",
         "",
     ],
+    ids=[
+        "argon2d",
+        "bcrypt_2x",
+        "ldap_sha1",
+        "django_bcrypt_sha256",
+        "too_long",
+        "not_ascii",
+        "empty",
+    ],
 )
 def test_formats_outside_the_list_are_not_identified(value: str, hasher: PasswordHasher) -> None:
     assert hasher.identify(value) is None

@@ -30,7 +30,7 @@ from api.services.import_plan import Decision, SeenKeys, decide
 from api.services.import_write import write_batch
 from api.store import Tx, projects, transfer
 
-BATCH = 500
+BATCH = 200
 MAX_LINE_BYTES = 1 << 20  # custom data is at most 64 KiB; a longer line is refused unread
 Progress = Callable[[int], None]  # called with the number of lines just handled
 
@@ -197,8 +197,9 @@ class _Importer:
             line.values["password_hash"] = hashed
             line.password = None
 
-    async def write(self, spool: IO[bytes], progress: Progress | None) -> None:
+    async def write(self, spool: IO[bytes], total: int, progress: Progress | None) -> None:
         """The second pass: the spooled lines, a batch per write transaction."""
+        transfer.warm(self.services.db.dialect, sorted({min(BATCH, total), total % BATCH}))
         self.report.imported = self.report.updated = 0
         batch: list[Line] = []
         for raw in spool:
@@ -275,7 +276,7 @@ async def import_users(
                     return report
                 spool.seek(0)
                 progress = writing(total) if writing is not None else None
-                await importer.write(spool, progress)
+                await importer.write(spool, total, progress)
         finally:
             seen.close()
     return importer.report

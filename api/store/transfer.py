@@ -95,6 +95,17 @@ async def record_imports(
     )
 
 
+def warm(dialect: Any, sizes: Sequence[int]) -> None:
+    """Compile the batch statements for these batch sizes now, outside any transaction:
+    a 500-row statement takes a few hundred milliseconds to compile, which must not be spent
+    holding the write lock."""
+    for n in sizes:
+        if n > 0:
+            _multi_insert(users, IMPORT_COLUMNS, n, (users.c.pk, users.c.unique_id)).plan(dialect)
+            _multi_insert(audit_events, _AUDIT_COLUMNS, n).plan(dialect)
+            _lookup(n).plan(dialect)
+
+
 def _lookup(n: int) -> Prepared:
     def build() -> Executable:
         return (

@@ -27,7 +27,7 @@ from api.core.models import Endpoint, Project
 from api.services.container import Services
 from api.services.import_lines import Line, check_line
 from api.services.import_plan import Decision, SeenKeys, decide
-from api.services.import_write import write_batch
+from api.services.import_write import changes_for, write_batch
 from api.store import Tx, projects, transfer
 
 BATCH = 200
@@ -170,8 +170,10 @@ class _Importer:
                 decision = decide(line, found, self.options.on_conflict)
                 if decision.action == "bad":
                     self.report.refuse(line.number, decision.problems)
-                elif decision.action == "skip":
-                    self.report.skipped += 1
+                elif decision.action == "skip" or (
+                    decision.user is not None and not changes_for(line, decision.user)
+                ):
+                    self.report.skipped += 1  # a conflict, or an update with nothing new
                 else:
                     keep.append(line)
                     if decision.action == "insert":

@@ -174,6 +174,8 @@ async def test_conflict_update_replaces_fields_and_a_new_hash_revokes_sessions(
     assert db.sql(sessions)[0][0] == 1  # no credential changed: sessions stay
     same = await run_import(services, data, on_conflict="update")
     assert (same.updated, same.skipped) == (0, 1)  # nothing differs: nothing written
+    dry = await run_import(services, data, on_conflict="update", dry_run=True)
+    assert (dry.updated, dry.skipped) == (0, 1)
 
     data = jsonl({"unique_id": account.unique_id, "username": "jane", "password_hash": new_hash})
     report = await run_import(services, data, on_conflict="update")

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from passlib.hash import bcrypt
@@ -41,8 +42,15 @@ def _env(directory: Path) -> dict[str, str]:
     return env
 
 
-def _amend(directory: Path, *args: str) -> tuple[float, int]:
-    """Run `amend ARGS`; its wall time (s) and the largest child RSS so far (KiB)."""
+@dataclass(frozen=True)
+class Run:
+    wall_s: float
+    cpu_s: float  # user + system time of the child: steadier than wall time on a busy machine
+
+
+def _amend(directory: Path, *args: str) -> Run:
+    """Run `amend ARGS` as a child process; its wall and CPU time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "api", *args],
@@ -51,8 +59,18 @@ def _amend(directory: Path, *args: str) -> tuple[float, int]:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    elapsed = time.perf_counter() - start
-    return elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(wall, cpu)
+
+
+def _rate(lines: int, run: Run, startup: Run) -> dict[str, int]:
+    """Lines per second, by wall and by CPU time, without the process start-up (interpreter,
+    imports, migration check), which `startup` measured on an empty run."""
+    wall = max(run.wall_s - startup.wall_s, 1e-9)
+    cpu = max(run.cpu_s - startup.cpu_s, 1e-9)
+    return {"per_s_wall": round(lines / wall), "per_s_cpu": round(lines / cpu)}
 
 
 def write_lines(path: Path, count: int) -> None:
@@ -119,19 +137,22 @@ def main() -> None:
         directory = Path(tmp)
         source = directory / "users.jsonl"
         write_lines(source, args.lines)
+        (directory / "empty.jsonl").write_bytes(b"")
         _amend(directory, "project", "create", "bench")
-        baseline_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        import_s, rss_kib = _amend(directory, "users", "import", "--project", "bench", str(source))
-        export_s, _ = _amend(
-            directory, "users", "export", "--project", "bench", "--output", str(directory / "out")
-        )
-        exported = sum(1 for _ in (directory / "out").open("rb"))
-        assert exported == args.lines, exported
+        startup = _amend(directory, "users", "import", "--project", "bench", "empty.jsonl")
+        imported = _amend(directory, "users", "import", "--project", "bench", str(source))
+        rss_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        out = directory / "out.jsonl"
+        exported = _amend(directory, "users", "export", "--project", "bench", "--output", str(out))
+        count = sum(1 for _ in out.open("rb"))
+        assert count == args.lines, count
     results: dict[str, float | int] = {
         "lines": args.lines,
-        "import_lines_per_s": round(args.lines / import_s),
-        "import_peak_rss_mib": round(max(rss_kib, baseline_rss) / 1024, 1),
-        "export_lines_per_s": round(args.lines / export_s),
+        "startup_s": round(startup.wall_s, 2),
+        **{f"import_{k}": v for k, v in _rate(args.lines, imported, startup).items()},
+        "import_peak_rss_mib": round(rss_kib / 1024, 1),
+        **{f"export_{k}": v for k, v in _rate(args.lines, exported, startup).items()},
+        "load_average_1m": round(os.getloadavg()[0], 1),
         **{k: round(v, 1) for k, v in asyncio.run(signin_costs()).items()},
     }
     if args.json:

@@ -8,12 +8,12 @@ elsewhere keeps its order.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
-from api.core.models import User
 from api.services.container import Services
 from api.services.user_import import find_endpoint
 from api.store import transfer
@@ -27,19 +27,22 @@ def created_at_iso(ms: int) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-def export_line(user: User) -> bytes:
-    doc: dict[str, object] = {"unique_id": user.unique_id, "username": user.username}
-    if user.email is not None:
-        doc["email"] = user.email
-    doc["email_verified"] = user.email_verified
-    for name in ("first_name", "last_name", "phone_number", "image_url"):
-        value = getattr(user, name)
-        if value is not None:
-            doc[name] = value
-    doc["data"] = user.data
-    doc["created_at"] = created_at_iso(user.created_at)
-    if user.password_hash:
-        doc["password_hash"] = user.password_hash
+_OPTIONAL = ("first_name", "last_name", "phone_number", "image_url")
+
+
+def export_line(row: Mapping[str, Any]) -> bytes:
+    """One user in the import format (keys in the documented order; absent when empty)."""
+    doc: dict[str, object] = {"unique_id": row["unique_id"], "username": row["username"]}
+    if row["email"] is not None:
+        doc["email"] = row["email"]
+    doc["email_verified"] = bool(row["email_verified"])
+    for name in _OPTIONAL:
+        if row[name] is not None:
+            doc[name] = row[name]
+    doc["data"] = row["data"] or {}
+    doc["created_at"] = created_at_iso(row["created_at"])
+    if row["password_hash"]:
+        doc["password_hash"] = row["password_hash"]
     return orjson.dumps(doc) + b"\n"
 
 
@@ -49,8 +52,8 @@ async def export_users(services: Services, *, project: str, endpoint: str) -> As
     after = 0
     while True:
         async with services.db.read() as tx:
-            page = await transfer.export_page(tx, ep.id, ep.name, after=after, limit=PAGE)
+            page = await transfer.export_page(tx, ep.id, after=after, limit=PAGE)
         if not page:
             return
-        yield b"".join(export_line(user) for user in page)
-        after = page[-1].pk
+        yield b"".join(export_line(row) for row in page)
+        after = page[-1]["pk"]

@@ -144,17 +144,29 @@ async def existing(
     return [to_user(r, endpoint_name if r["endpoint_id"] == endpoint_id else "") for r in rows]
 
 
+EXPORT_COLUMNS = (
+    users.c.pk,
+    users.c.unique_id,
+    users.c.username,
+    users.c.email,
+    users.c.email_verified,
+    users.c.first_name,
+    users.c.last_name,
+    users.c.phone_number,
+    users.c.image_url,
+    users.c.data,
+    users.c.created_at,
+    users.c.password_hash,
+)
 _EXPORT = prepare(
-    select(*USER_COLUMNS)
+    select(*EXPORT_COLUMNS)
     .where(users.c.endpoint_id == bindparam("endpoint_id"), users.c.pk > bindparam("after"))
     .order_by(users.c.pk)
     .limit(bindparam("limit"))
 )
 
 
-async def export_page(
-    tx: Tx, endpoint_id: int, endpoint_name: str, *, after: int, limit: int
-) -> list[User]:
-    """The next `limit` users of an endpoint after primary key `after`, oldest first."""
-    rows = await tx.all(_EXPORT, {"endpoint_id": endpoint_id, "after": after, "limit": limit})
-    return [to_user(r, endpoint_name) for r in rows]
+async def export_page(tx: Tx, endpoint_id: int, *, after: int, limit: int) -> list[dict[str, Any]]:
+    """The next `limit` users of an endpoint after primary key `after`, oldest first, as rows
+    of `EXPORT_COLUMNS` (no `User` objects: an export reads every row once, quickly)."""
+    return await tx.all(_EXPORT, {"endpoint_id": endpoint_id, "after": after, "limit": limit})

@@ -203,3 +203,42 @@ async def test_round_trip_from_another_instance_to_the_backend_under_test(
     source, _ = sqlite_instance
     await run_import(source, _users())
     await _round_trip(source, services, project.api_key)
+
+
+async def test_a_progress_bar_runs_on_stderr_when_it_is_a_terminal(
+    tmp_path: Path, project: ProjectKeys, db: TestDB
+) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    (tmp_path / "u.jsonl").write_bytes(lines_of(["md5_crypt", "ssha"]))
+    primary, secondary = pty.openpty()
+    # A terminal of 80 columns (a new pseudo-terminal has none, and a bar then has no room).
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMEND_")}
+    env.update(CHEAP_ARGON2, AMEND_DATABASE_URL=db.url, AMEND_SECRET_KEY=SECRET)
+    # The test is async only for its fixtures; nothing else runs on its loop.
+    with subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, "-m", "api", "users", "import", "--project", "acme", "u.jsonl"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    ) as proc:
+        os.close(secondary)
+        terminal = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            terminal += chunk
+        out, _ = proc.communicate(timeout=60)
+    os.close(primary)
+    assert proc.returncode == 0
+    assert b"checking" in terminal and b"writing" in terminal and b"lines" in terminal
+    assert out.decode().startswith("imported 2,")

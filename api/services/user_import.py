@@ -105,6 +105,8 @@ def read_lines(source: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
         if not raw:
             return
         number += 1
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte order mark, as some Windows tools write
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
             while (rest := source.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
                 pass

@@ -257,3 +257,11 @@ async def test_large_files_import_in_batches(
     report = await run_import(services, data)
     assert (report.imported, report.invalid) == (1234, [])
     assert db.sql("SELECT COUNT(*) FROM audit_events WHERE action = 'import'")[0][0] == 1234
+
+
+async def test_a_byte_order_mark_and_crlf_line_ends_are_accepted(
+    services: Services, project: ProjectKeys, db: TestDB
+) -> None:
+    data = b"\xef\xbb\xbf" + jsonl(good(1)).replace(b"\n", b"\r\n") + jsonl(good(2))
+    report = await run_import(services, data)
+    assert (report.imported, report.invalid) == (2, [])

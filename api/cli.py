@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import IO
@@ -175,6 +176,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "serve":
         _serve(args, settings)
     elif args.command == "users" and args.users_command == "import":
+        # Stopped by SIGTERM, unwind like Ctrl-C: the temporary spool and key set are removed.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         report = asyncio.run(_with_services(settings, lambda s: _import(s, args)))
         assert isinstance(report, ImportReport)
         _print_import(report, args)

@@ -48,6 +48,7 @@ GRAPHQL_CODES: dict[Reason, str | None] = {
     Reason.USERNAME_TAKEN: PAYLOAD,
     Reason.VERSION_CONFLICT: PAYLOAD,
     Reason.INVALID_CODE: PAYLOAD,
+    Reason.UNSUPPORTED_HASH: "BAD_REQUEST",  # import only: no request raises it
     Reason.PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
     Reason.SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
 }

@@ -43,6 +43,7 @@ SPEC_TABLE: dict[Reason, tuple[int | None, int | None, int | None]] = {
     R.USERNAME_TAKEN: (400, None, 409),
     R.VERSION_CONFLICT: (412, None, 412),
     R.INVALID_CODE: (None, None, None),
+    R.UNSUPPORTED_HASH: (None, None, None),  # import only: no request raises it
     R.PAYLOAD_TOO_LARGE: (413, 41301, 413),
     R.SERVICE_UNAVAILABLE: (503, 50301, 503),
 }

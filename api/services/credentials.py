@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Problem, Reason
@@ -62,7 +62,9 @@ async def update_credentials(
     now = now_ms()
     async with services.db.read() as tx:
         await check_credential_changes(tx, services.settings, user_pk=user.pk, now=now)
-    await _prove_presence(ctx, caller, current_password, now)
+    stored_hash = await _prove_presence(ctx, caller, current_password, now)
+    # A hash upgraded by the password check is the one the write below must find.
+    user = replace(user, password_hash=stored_hash)
     new_hash = None if password is None else await _new_password_hash(ctx, user, password)
     # With AMEND_EMAIL_CHANGE=verify (GraphQL only), the new address waits for its code.
     pending_email = (
@@ -107,17 +109,20 @@ def _validate_request(user: User, email: str | None, password: str | None) -> st
 
 async def _prove_presence(
     ctx: RequestContext, caller: AuthenticatedCaller, current_password: str | None, now: int
-) -> None:
-    """The current password (counted like a sign-in attempt), or a recent sign-in."""
+) -> str:
+    """The current password (counted like a sign-in attempt), or a recent sign-in; the
+    stored hash afterwards (an imported or outdated one is upgraded by the check)."""
     if current_password is None:
         require_recent_signin(ctx, caller.session.created_at, now, field=("current_password",))
-        return
-    if not await check_password(ctx, caller.user, current_password):
+        return caller.user.password_hash
+    stored = await check_password(ctx, caller.user, current_password)
+    if stored is None:
         raise AmendError(
             Reason.REAUTHENTICATION_REQUIRED,
             "the current password is not correct",
             field=("current_password",),
         )
+    return stored
 
 
 async def _new_password_hash(ctx: RequestContext, user: User, password: str) -> str:

@@ -6,7 +6,7 @@ from api.core.models import User
 from api.core.policy import canonical_username
 from api.services.context import RequestContext
 from api.services.ratelimit import reserve_attempt
-from api.store import attempts
+from api.store import attempts, users
 
 
 def signed_in_recently(ctx: RequestContext, signed_in_at: int, now: int) -> bool:
@@ -15,8 +15,10 @@ def signed_in_recently(ctx: RequestContext, signed_in_at: int, now: int) -> bool
 
 async def check_password(
     ctx: RequestContext, user: User, password: str, *, password_hash: str | None = None
-) -> bool:
-    """Whether `password` is the user's, counted as a sign-in attempt of that account.
+) -> str | None:
+    """The stored hash when `password` is the user's (upgraded to argon2id when it was of an
+    imported format or outdated parameters), None when it is not; counted as a sign-in
+    attempt of that account.
 
     Every comparison of a caller's guess with the stored hash goes through here (a
     `currentPassword`, a document's password from a caller without proof of presence): the
@@ -36,7 +38,12 @@ async def check_password(
             ip=ctx.ip,
         )
     stored = user.password_hash if password_hash is None else password_hash
-    ok = (await services.hasher.verify(password, stored)).ok
+    checked = await services.hasher.verify(password, stored)
     async with services.db.write() as tx:
-        await attempts.finish(tx, attempt, succeeded=ok, reason=None if ok else "wrong_password")
-    return ok
+        await attempts.finish(
+            tx, attempt, succeeded=checked.ok, reason=None if checked.ok else "wrong_password"
+        )
+        if checked.ok and checked.new_hash is not None:
+            await users.set_password_hash(tx, user.pk, checked.new_hash, stored)
+            stored = checked.new_hash
+    return stored if checked.ok else None

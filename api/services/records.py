@@ -193,9 +193,10 @@ async def _prepare_password(
         # of presence (a stolen token) whether a guess is right: the comparison is a password
         # check like a sign-in, throttled and recorded (SPEC §5), and a wrong guess changes
         # nothing.
-        if not await check_password(ctx, caller.user, password, password_hash=against):
+        stored = await check_password(ctx, caller.user, password, password_hash=against)
+        if stored is None:
             raise _reauthentication_required()
-        return _PreparedPassword(password, against, None)
+        return _PreparedPassword(password, stored, None)
     if (await hasher.verify(password, against)).ok:
         # The same password as stored: unchanged, no policy check, no revocation, and no
         # credential change, so no proof of presence is needed either.

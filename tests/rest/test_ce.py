@@ -343,6 +343,7 @@ SPEC_CE_STATUS: dict[str, int | None] = {
     "USERNAME_TAKEN": 400,
     "VERSION_CONFLICT": 412,
     "INVALID_CODE": None,
+    "UNSUPPORTED_HASH": None,
     "PAYLOAD_TOO_LARGE": 413,
     "SERVICE_UNAVAILABLE": 503,
 }

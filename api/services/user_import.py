@@ -1,0 +1,286 @@
+"""`amend users import` (SPEC §10): JSON Lines in, users with their password hashes out.
+
+Two passes, so a file with a bad line imports nothing (the default) while memory stays
+bounded: the first reads the input once (a file or stdin), validates every line, finds
+duplicates inside the file (an on-disk key set) and conflicts with stored users, hashes the
+plain-text passwords, and writes the valid lines, normalized and hashed, to a private
+temporary spool file (plain passwords never reach the disk). The second, only when there is
+something to write, reads the spool in batches of `BATCH` lines, each in one short write
+transaction (conflicts are looked up again inside it), so a server on the same SQLite
+database waits milliseconds for the lock, never the whole import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from api.core.clock import now_ms
+from api.core.errors import AmendError, Problem, Reason
+from api.core.models import Endpoint, Project
+from api.services.container import Services
+from api.services.import_lines import Line, check_line
+from api.services.import_plan import Decision, SeenKeys, decide
+from api.services.import_write import changes_for, write_batch
+from api.store import Tx, projects, transfer
+
+BATCH = 200
+MAX_LINE_BYTES = 1 << 20  # custom data is at most 64 KiB; a longer line is refused unread
+Progress = Callable[[int], None]  # called with the number of lines just handled
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    line: int
+    field: str | None
+    reason: str
+    message: str
+
+    def text(self) -> str:
+        where = f"{self.field}: " if self.field else ""
+        return f"line {self.line}: {where}{self.reason}: {self.message}"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "line": self.line,
+            "field": self.field,
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
+@dataclass(slots=True)
+class ImportReport:
+    imported: int = 0
+    updated: int = 0
+    skipped: int = 0
+    invalid: list[Invalid] = field(default_factory=list)
+    written: bool = False  # False: nothing was written (a dry run, or refused bad lines)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "imported": self.imported,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "invalid": [i.as_json() for i in self.invalid],
+        }
+
+    def refuse(self, number: int, problems: tuple[Problem, ...] | list[Problem]) -> None:
+        for p in problems:
+            where = ".".join(p.field) if p.field else None
+            self.invalid.append(Invalid(number, where, p.reason.value, p.message))
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    on_conflict: str = "skip"
+    skip_invalid: bool = False
+    dry_run: bool = False
+
+
+async def find_endpoint(
+    services: Services, project: str, endpoint: str
+) -> tuple[Project, Endpoint]:
+    async with services.db.read() as tx:
+        found = await projects.by_id(tx, project) or await projects.by_name(tx, project)
+        if found is None:
+            raise AmendError(Reason.INVALID_API_KEY, f"no project {project!r}")
+        ep = await projects.endpoint(tx, found.id, endpoint)
+    if ep is None:
+        raise AmendError(Reason.INVALID_ENDPOINT, f"no endpoint {endpoint!r} in {found.name!r}")
+    return found, ep
+
+
+def read_lines(source: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) for each non-blank line; None for a line over the size limit."""
+    number = 0
+    while True:
+        raw = source.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte order mark, as some Windows tools write
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := source.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            yield number, None
+        elif raw.strip():
+            yield number, raw
+
+
+def _batches(source: IO[bytes]) -> Iterator[list[tuple[int, bytes | None]]]:
+    batch: list[tuple[int, bytes | None]] = []
+    for item in read_lines(source):
+        batch.append(item)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _lookup(tx: Tx, ep: Endpoint, lines: list[Line]) -> list[Any]:
+    keys = [(line.unique_id, line.username_key, line.email_key) for line in lines]
+    return await transfer.existing(tx, ep.id, ep.name, keys)
+
+
+class _Importer:
+    def __init__(
+        self, services: Services, project: Project, ep: Endpoint, options: ImportOptions
+    ) -> None:
+        self.services, self.project, self.ep, self.options = services, project, ep, options
+        self.report = ImportReport()
+
+    def _hashing(self) -> bool:
+        """Whether plain passwords are worth hashing: not when nothing will be written."""
+        return not self.options.dry_run and (self.options.skip_invalid or not self.report.invalid)
+
+    async def check(
+        self, source: IO[bytes], seen: SeenKeys, spool: IO[bytes], progress: Progress | None
+    ) -> int:
+        """The first pass; returns the number of lines spooled for writing."""
+        spooled = 0
+        identify = self.services.hasher.identify
+        for batch in _batches(source):
+            good: list[Line] = []
+            for number, raw in batch:
+                if raw is None:
+                    self.report.refuse(
+                        number, [Problem(Reason.INVALID_FIELD, "The line is longer than 1 MiB.")]
+                    )
+                    continue
+                checked = check_line(number, raw, identify)
+                if checked.line is None:
+                    self.report.refuse(number, checked.problems)
+                else:
+                    good.append(checked.line)
+            refused = seen.admit(good)
+            good = [line for line in good if line.number not in refused]
+            for number, decision in refused.items():
+                self.report.refuse(number, decision.problems)
+            async with self.services.db.read() as tx:
+                found = await _lookup(tx, self.ep, good)
+            keep: list[Line] = []
+            for line in good:
+                decision = decide(line, found, self.options.on_conflict)
+                if decision.action == "bad":
+                    self.report.refuse(line.number, decision.problems)
+                elif decision.action == "skip" or (
+                    decision.user is not None and not changes_for(line, decision.user)
+                ):
+                    self.report.skipped += 1  # a conflict, or an update with nothing new
+                else:
+                    keep.append(line)
+                    if decision.action == "insert":
+                        self.report.imported += 1
+                    else:
+                        self.report.updated += 1
+            if self._hashing():
+                await self._hash_plain(keep)
+                for line in keep:
+                    spool.write(_spooled(line))
+                spooled += len(keep)
+            if progress is not None:
+                progress(len(batch))
+        self.report.invalid.sort(key=lambda i: i.line)
+        return spooled
+
+    async def _hash_plain(self, lines: list[Line]) -> None:
+        plain = [line for line in lines if line.password is not None]
+        hashes = await asyncio.gather(
+            *(self.services.hasher.hash(str(line.password)) for line in plain)
+        )
+        for line, hashed in zip(plain, hashes, strict=True):
+            line.values["password_hash"] = hashed
+            line.password = None
+
+    async def write(self, spool: IO[bytes], total: int, progress: Progress | None) -> None:
+        """The second pass: the spooled lines, a batch per write transaction."""
+        transfer.warm(self.services.db.dialect, sorted({min(BATCH, total), total % BATCH}))
+        self.report.imported = self.report.updated = 0
+        batch: list[Line] = []
+        for raw in spool:
+            batch.append(_unspooled(raw))
+            if len(batch) >= BATCH:
+                await self._write(batch, progress)
+                batch = []
+        if batch:
+            await self._write(batch, progress)
+        self.report.written = True
+
+    async def _write(self, lines: list[Line], progress: Progress | None) -> None:
+        mode = self.options.on_conflict
+        async with self.services.db.write() as tx:
+            found = await _lookup(tx, self.ep, lines)
+            decisions: list[tuple[Line, Decision]] = [
+                (line, decide(line, found, mode)) for line in lines
+            ]
+            counts = await write_batch(
+                self.services, tx, self.project, self.ep, decisions, now_ms()
+            )
+        for line, decision in decisions:
+            if decision.action == "bad":  # appeared since the first pass
+                self.report.refuse(line.number, decision.problems)
+        self.report.imported += counts.imported
+        self.report.updated += counts.updated
+        self.report.skipped += counts.skipped
+        if progress is not None:
+            progress(len(lines))
+
+
+def _spooled(line: Line) -> bytes:
+    return (
+        orjson.dumps([line.number, line.unique_id, line.given_id, line.fields, line.values]) + b"\n"
+    )
+
+
+def _unspooled(raw: bytes) -> Line:
+    number, unique_id, given_id, fields, values = orjson.loads(raw)
+    return Line(
+        number=number,
+        unique_id=unique_id,
+        username=values["username"],
+        email=values.get("email"),
+        values=values,
+        fields=fields,
+        given_id=given_id,
+    )
+
+
+async def import_users(
+    services: Services,
+    *,
+    project: str,
+    endpoint: str,
+    source: IO[bytes],
+    options: ImportOptions,
+    checking: Progress | None = None,
+    writing: Callable[[int], Progress | None] | None = None,
+) -> ImportReport:
+    """Import a JSON Lines stream. `checking` follows the first pass; `writing(total)` gives
+    the progress callback of the second, once its number of lines is known."""
+    found_project, ep = await find_endpoint(services, project, endpoint)
+    importer = _Importer(services, found_project, ep, options)
+    with tempfile.TemporaryDirectory(prefix="amend-import-") as tmp:
+        seen = SeenKeys(Path(tmp))
+        try:
+            with tempfile.TemporaryFile(dir=tmp) as spool:
+                total = await importer.check(source, seen, spool, checking)
+                report = importer.report
+                if options.dry_run or (report.invalid and not options.skip_invalid):
+                    if report.invalid and not options.skip_invalid:
+                        report.imported = report.updated = report.skipped = 0
+                    return report
+                spool.seek(0)
+                progress = writing(total) if writing is not None else None
+                await importer.write(spool, total, progress)
+        finally:
+            seen.close()
+    return importer.report

@@ -22,12 +22,14 @@ What it does:
    servers remember per session, such as Amend's verified-token cache, then holds what a few
    seconds of traffic would leave, whichever target runs first), then, without `--quick`,
    1 s of each target;
-6. runs, interleaved, baseline then target for: GraphQL `updateMe`, REST `PATCH /me`, REST
-   `PUT /1/ce/users?…&strategy=merge`, GraphQL `me` (also against the baseline's `GET /me`),
-   GraphQL `signIn` (real passwords); then `me` again while 2 connections change passwords
-   through GraphQL `updateUser` with the master key (each change verifies and hashes). The
-   two argon2-bound runs last at least 5 s: with 32 sign-ins queued behind a 2-thread hash
-   pool on one core, the first answers take more than a second;
+6. runs, interleaved, the baseline doing the same work then the target: GraphQL `updateMe`
+   (baseline `PATCH /me?plain=1`: the update and its audit row), REST `PATCH /me` (baseline
+   `PATCH /me`: the same plus REST's session envelope), REST `PUT /1/ce/users?…&strategy=merge`
+   (baseline `PATCH /me?plain=1`), GraphQL `me` (baseline `GET /me`), GraphQL `signIn` (real
+   passwords; baseline `PATCH /me?plain=1`, for scale only); then `me` again while 2
+   connections change passwords through GraphQL `updateUser` with the master key (each
+   change verifies and hashes). The two argon2-bound runs last at least 5 s: with 32 sign-ins
+   queued behind a 2-thread hash pool on one core, the first answers take more than a second;
 7. prints a Markdown table (requests/s, p50, p99, non-2xx, GraphQL/app errors, socket
    errors, ratio to the baseline run just before) and writes a JSON document (`--json`,
    default `bench-results.json` in the working directory); the server's peak RSS is read
@@ -72,7 +74,7 @@ from bench_system import (
     proc_status,
     wait_idle,
 )
-from bench_targets import make_targets
+from bench_targets import BASELINE_OF, make_targets
 
 from api.config import Settings
 
@@ -234,13 +236,19 @@ def _bench(args: argparse.Namespace, procs: Processes, workdir: Path, json_path:
         log(f"visited every seeded session once through {name} in {took:.1f} s")
     if not args.quick:
         log("warm-up: 1 s per target")
-        for name in ("baseline", "baseline_read", "updateMe", "patch_me", "put_ce", "me"):
+        for name in (
+            "baseline",
+            "baseline_rest",
+            "baseline_read",
+            "updateMe",
+            "patch_me",
+            "put_ce",
+            "me",
+        ):
             runner.run(targets[name], 1, record=False)
 
     for name in ("updateMe", "patch_me", "put_ce", "me", "signIn"):
-        runner.run(targets["baseline"], seconds)
-        if name == "me":
-            runner.run(targets["baseline_read"], seconds)
+        runner.run(targets[BASELINE_OF[name]], seconds)
         # argon2-bound runs need a few seconds before the first of 32 queued sign-ins ends
         runner.run(targets[name], max(seconds, MIN_HASHING_RUN) if name == "signIn" else seconds)
     runner.run_loaded(targets["me"], targets["password_changes"], max(seconds, MIN_HASHING_RUN))

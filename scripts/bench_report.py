@@ -67,12 +67,6 @@ def markdown(doc: dict[str, Any]) -> str:
         f"costs the server {fmt(s.get('server_cpu_ms_per_request'), 1)} ms CPU per sign-in "
         f"= {fmt(s.get('cpu_ratio_to_argon2_verify'), 2)} x one verification's CPU."
     )
-    me = doc["targets"]["me"]
-    if me.get("ratio_to_baseline_read") is not None:
-        lines.append(
-            f"- GraphQL `me` against the baseline's read-only `GET /me` "
-            f"({me['baseline_read_rps']:.1f} req/s): {me['ratio_to_baseline_read']:.3f} x."
-        )
     loaded = doc["loaded"]
     lines.append(
         f"- `me` under password changes: {loaded['me_rps']:.1f} req/s = "
@@ -109,28 +103,23 @@ def build_document(
     table: list[dict[str, Any]] = []
     targets: dict[str, dict[str, Any]] = {}
     last_baseline: Result | None = None
-    last_read: Result | None = None
     for r in results:
         row = asdict(r)
         row["socket_errors_by_kind"] = row.pop("socket_errors")
         row["socket_errors"] = r.socket_error_count
-        if r.target == "baseline":
+        if r.server == "baseline":
             last_baseline = r
-        elif r.target == "baseline_read":
-            last_read = r
         elif last_baseline is not None and r.target != "password_changes":
+            row["baseline"] = last_baseline.target
             row["baseline_rps"] = last_baseline.rps
             row["ratio_to_baseline"] = ratio(r.rps, last_baseline.rps)
             if r.server_cpu_ms_per_request and last_baseline.server_cpu_ms_per_request:
                 # How many times the baseline's CPU one request costs (noise-robust).
                 row["cpu_ratio_to_baseline"] = round(
-                    r.server_cpu_ms_per_request / last_baseline.server_cpu_ms_per_request, 1
+                    r.server_cpu_ms_per_request / last_baseline.server_cpu_ms_per_request, 2
                 )
-            if r.target in ("me", "me_loaded") and last_read is not None:
-                row["baseline_read_rps"] = last_read.rps
-                row["ratio_to_baseline_read"] = ratio(r.rps, last_read.rps)
         table.append(row)
-        if r.target not in ("baseline", "baseline_read"):
+        if r.server != "baseline":
             targets[r.target] = row
         else:
             targets.setdefault(r.target + "_runs", {"runs": []})["runs"].append(row)

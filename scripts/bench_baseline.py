@@ -87,10 +87,10 @@ ORDER BY sessions.created_at DESC, sessions.id LIMIT 100 OFFSET 0
 _ATTEMPT_COLUMNS = "id, endpoint_id, user_pk, kind, identifier, ip, succeeded, reason, created_at"
 SELECT_ATTEMPTS = f"""
 SELECT * FROM (SELECT {_ATTEMPT_COLUMNS} FROM signin_attempts
-  WHERE user_pk = ? AND (kind = 'signin' OR kind = 'reauth') ORDER BY id DESC LIMIT 20)
+  WHERE user_pk = ? AND (kind = 'signin' OR kind = 'reauth') ORDER BY id DESC LIMIT 20) AS signins
 UNION ALL
 SELECT * FROM (SELECT {_ATTEMPT_COLUMNS} FROM signin_attempts
-  WHERE user_pk = ? AND kind = 'signup' ORDER BY id DESC LIMIT 20)
+  WHERE user_pk = ? AND kind = 'signup' ORDER BY id DESC LIMIT 20) AS signups
 """
 
 USER_KEYS = (
@@ -158,7 +158,7 @@ def create_app() -> Starlette:
             return json_response(401, {"error": error.code})
         user = row[USER_AT : USER_AT + 17]
         if request.method == "GET":
-            return json_response(200, {"data": rest_user(_user_row(user))})
+            return json_response(200, {"data": rest_user(user_row(user))})
         first_name = parse_first_name(await request.body())
         if first_name is None:
             return json_response(400, {"error": "INVALID_FIELD"})
@@ -178,7 +178,7 @@ def create_app() -> Starlette:
         db.execute("COMMIT")
         if updated is None:
             return json_response(409, {"error": "VERSION_CONFLICT"})
-        data = rest_user(_user_row(updated))
+        data = rest_user(user_row(updated))
         if request.query_params.get("plain"):
             return json_response(200, {"data": data})
         live = db.execute(SELECT_SESSIONS, (row[USER_AT], now)).fetchall()
@@ -197,7 +197,7 @@ def create_app() -> Starlette:
     )
 
 
-def _user_row(values: Any) -> dict[str, Any]:
+def user_row(values: Any) -> dict[str, Any]:
     user = dict(zip(USER_KEYS, values, strict=False))
     user["data"] = orjson.loads(user["data"]) if isinstance(user["data"], str) else user["data"]
     return user

@@ -46,20 +46,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from bench_report import build_document, markdown
-from bench_runs import Runner, preflight, start_server, visit_every_session
-from bench_seed import argon2_rate, create_project, seed
+from bench_runs import Runner, Server, preflight, start_server, visit_every_session
+from bench_seed import argon2_rate
+from bench_setup import Setup
 from bench_system import (
     MIN_HASHING_RUN,
     STOP_SIGNALS,
@@ -74,9 +76,7 @@ from bench_system import (
     proc_status,
     wait_idle,
 )
-from bench_targets import BASELINE_OF, make_targets
-
-from api.config import Settings
+from bench_targets import BASELINE_OF, Target, make_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,23 +84,56 @@ ROOT = Path(__file__).resolve().parent.parent
 # main
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         prog="scripts/bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
+    parser.add_argument(
+        "--target",
+        choices=sorted(TARGETS),
+        default="http",
+        help="http: the hot paths (default); import: the import/export benchmark, which takes "
+        "its own options (scripts/bench --target import --help)",
+    )
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--workers", type=int, default=1, help="server workers (default 1)")
     parser.add_argument("--duration", type=int, help="seconds per run (default 10; --quick: 3)")
     parser.add_argument("--quick", action="store_true", help="3 s per run, no warm-up runs")
     parser.add_argument("--users", type=int, default=10_000, help="users to seed (default 10000)")
     parser.add_argument("--json", default="bench-results.json", help="where to write results")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.target != "http":
+        return args, rest
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.duration is None:
         args.duration = 3 if args.quick else 10
     if args.duration < 1:
         parser.error("--duration must be at least 1")
     if args.users < 10:
         parser.error("--users must be at least 10")
-    return args
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    return args, rest
+
+
+def run_module(name: str) -> Callable[[list[str]], int]:
+    """A benchmark in a module of its own (`main(argv) -> int`), imported only when asked for."""
+
+    def run(argv: list[str]) -> int:
+        module: Any = importlib.import_module(name)
+        result: int = module.main(argv)
+        return result
+
+    return run
+
+
+# --target: each names a benchmark; `http` is this module's own.
+TARGETS: dict[str, Callable[[list[str]], int] | None] = {
+    "http": None,
+    "import": run_module("bench_import"),
+}
 
 
 @contextlib.contextmanager
@@ -115,13 +148,16 @@ def signals_raise() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args, rest = parse_args(sys.argv[1:] if argv is None else argv)
+    other = TARGETS[args.target]
+    if other is not None:
+        return other(rest)
     json_path = Path(args.json).resolve()
     procs = Processes()
     workdir = Path(tempfile.mkdtemp(prefix="amend-bench-"))
     try:
-        with signals_raise():
-            return _bench(args, procs, workdir, json_path)
+        with signals_raise(), contextlib.ExitStack() as stack:
+            return _bench(args, procs, workdir, json_path, stack)
     except (KeyboardInterrupt, Interrupted):
         log("interrupted: stopping everything")
         return 130
@@ -136,135 +172,108 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _bench(args: argparse.Namespace, procs: Processes, workdir: Path, json_path: Path) -> int:
+def _bench(
+    args: argparse.Namespace,
+    procs: Processes,
+    workdir: Path,
+    json_path: Path,
+    stack: contextlib.ExitStack,
+) -> int:
     wrk = ensure_wrk()
     info = machine()
     cores = sorted(os.sched_getaffinity(0))
     server_core, wrk_core = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
     if server_core is None:
         log("fewer than 2 cores: nothing is pinned; numbers mix server and load generator")
+    if args.workers > 1:
+        server_core = None  # several workers get every core
     load = info["loadavg_at_start"]
     if load and load[0] > 0.5 * len(cores):
         log(f"the machine is busy (load average {load[0]}): expect noisy numbers")
     started = time.monotonic()
+    setup = Setup.make(args, workdir, stack)
+    settings = setup.settings
+    argon2 = None
+    if args.database == "sqlite":
+        argon2 = argon2_rate(settings, server_core, 1.0 if args.quick else 3.0)
+        log(f"argon2: {argon2['hash_per_s']} hashes/s, {argon2['verify_per_s']} verifications/s")
 
-    db_path = workdir / "amend.db"
-    secret = secrets.token_urlsafe(48)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AMEND_")}
-    env.update(
-        AMEND_DATABASE_URL=f"sqlite+aiosqlite:///{db_path}",
-        AMEND_SECRET_KEY=secret,
-        AMEND_LOG_LEVEL="warning",
-    )
-    # The same settings the server will read (production defaults apart from these).
-    settings = Settings.from_env(env, env_file=None)
-
-    log(f"project and {args.users} users in {workdir}")
-    project = create_project(workdir, env)
-    seeded = seed(db_path, project, settings, args.users)
-    log(f"seeded in {seeded.seconds:.1f} s")
-
-    argon2 = argon2_rate(settings, server_core, 1.0 if args.quick else 3.0)
-    log(f"argon2: {argon2['hash_per_s']} hashes/s, {argon2['verify_per_s']} verifications/s")
-
-    n_changers = max(2, args.users // 100)
-    targets = make_targets(seeded, n_changers)
+    seeded = setup.seeded
+    targets = make_targets(seeded, max(2, args.users // 100))
     for target in targets.values():
         target.write(workdir)
-
-    amend_cmd = [
-        *pin(server_core),
-        sys.executable,
-        "-m",
-        "api",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "@PORT@",
-        "--workers",
-        "1",
-    ]
+    serve = ["--host", "127.0.0.1", "--port", "@PORT@", "--workers", str(args.workers)]
+    amend_cmd = [*pin(server_core), sys.executable, "-m", "api", "serve", *serve]
     baseline_cmd = [
-        *pin(server_core),
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--app-dir",
-        str(ROOT / "scripts"),
-        "bench_baseline:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "@PORT@",
-        "--workers",
-        "1",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+        *pin(server_core), sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "scripts"),
+        f"{setup.baseline}:create_app", "--factory", *serve, "--no-access-log",
+        "--log-level", "warning",
+    ]  # fmt: skip
     # For --keep: what a person needs to start the same server on the kept database.
     (workdir / "bench.env").write_text(
-        "".join(f"export {k}={v}\n" for k, v in env.items() if k.startswith("AMEND_"))
+        "".join(f"export {k}={v}\n" for k, v in setup.env.items() if k.startswith("AMEND_"))
         + f"export BENCH_API_KEY={seeded.api_key}\n"
         + f"export BENCH_MASTER_KEY={seeded.master_key}\n"
     )
-    baseline_env = {
-        **env,
-        "BENCH_DB": str(db_path),
-        "BENCH_SECRET": secret,
-        "BENCH_ISSUER": settings.issuer,
-    }
     servers = {
-        "amend": start_server(procs, "amend", amend_cmd, env, workdir, workdir / "amend.log"),
+        "amend": start_server(procs, "amend", amend_cmd, setup.env, workdir, workdir / "a.log"),
         "baseline": start_server(
-            procs, "baseline", baseline_cmd, baseline_env, workdir, workdir / "baseline.log"
+            procs, "baseline", baseline_cmd, setup.baseline_env, workdir, workdir / "b.log"
         ),
     }
-    log(
-        f"amend on {servers['amend'].url} (pid {servers['amend'].proc.pid}), baseline on "
-        f"{servers['baseline'].url}"
-    )
+    log(f"amend on {servers['amend'].url}, baseline on {servers['baseline'].url}")
     for target in targets.values():
         preflight(servers[target.server], target)
 
     runner = Runner(procs, wrk, servers, wrk_core)
-    seconds = args.duration
-    for name in ("me", "baseline_read"):
-        took = visit_every_session(servers[targets[name].server], targets[name])
-        log(f"visited every seeded session once through {name} in {took:.1f} s")
-    if not args.quick:
-        log("warm-up: 1 s per target")
-        for name in (
-            "baseline",
-            "baseline_rest",
-            "baseline_read",
-            "updateMe",
-            "patch_me",
-            "put_ce",
-            "me",
-        ):
-            runner.run(targets[name], 1, record=False)
-
-    for name in ("updateMe", "patch_me", "put_ce", "me", "signIn"):
-        runner.run(targets[BASELINE_OF[name]], seconds)
-        # argon2-bound runs need a few seconds before the first of 32 queued sign-ins ends
-        runner.run(targets[name], max(seconds, MIN_HASHING_RUN) if name == "signIn" else seconds)
-    runner.run_loaded(targets["me"], targets["password_changes"], max(seconds, MIN_HASHING_RUN))
-    wait_idle(runner.pids())
+    runner.database_ticks = setup.database_ticks
+    measure(args, runner, servers, targets)
 
     hwm = {name: proc_status(s.proc.pid, "VmHWM") for name, s in servers.items()}
     for server in servers.values():
         if server.proc.poll() is not None:
             raise SystemExit(f"bench: the {server.name} server died during the run")
     doc = build_document(args, info, (server_core, wrk_core), seeded, argon2, runner, servers, hwm)
+    doc["config"]["database"] = setup.description
     doc["machine"]["loadavg_at_end"] = loadavg()
     doc["elapsed_s"] = round(time.monotonic() - started, 1)
     json_path.write_text(json.dumps(doc, indent=2) + "\n")
     print(markdown(doc))
     log(f"results written to {json_path}")
     return 0
+
+
+def measure(
+    args: argparse.Namespace,
+    runner: Runner,
+    servers: dict[str, Server],
+    targets: dict[str, Target],
+) -> None:
+    """Every run, each Amend target right after the baseline doing its work. On PostgreSQL
+    the three targets with a floor to reach; on SQLite also the argon2-bound ones."""
+    sqlite = args.database == "sqlite"
+    measured = ("updateMe", "patch_me", "put_ce", "me", "signIn") if sqlite else HOT_PATHS
+    seconds = args.duration
+    for name in ("me", "baseline_read"):
+        took = visit_every_session(servers[targets[name].server], targets[name])
+        log(f"visited every seeded session once through {name} in {took:.1f} s")
+    if not args.quick:
+        log("warm-up: 1 s per target")
+        for name in sorted({BASELINE_OF[n] for n in measured}) + [
+            n for n in measured if n != "signIn"
+        ]:
+            runner.run(targets[name], 1, record=False)
+    for name in measured:
+        runner.run(targets[BASELINE_OF[name]], seconds)
+        # argon2-bound runs need a few seconds before the first of 32 queued sign-ins ends
+        runner.run(targets[name], max(seconds, MIN_HASHING_RUN) if name == "signIn" else seconds)
+    if sqlite:
+        loaded = max(seconds, MIN_HASHING_RUN)
+        runner.run_loaded(targets["me"], targets["password_changes"], loaded)
+    wait_idle(runner.pids())
+
+
+HOT_PATHS = ("updateMe", "patch_me", "me")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ def markdown(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     lines.append(
         f"Amend benchmark — {m['cpu_model']}, nproc {m['nproc']}, Python {m['python']}; "
+        f"{doc['config']['database']}, {doc['config']['workers']} worker(s); "
         f"{doc['config']['users']} users, {doc['config']['connections']} connections, "
         f"{doc['config']['duration_s']} s per run (signIn and the loaded run at least "
         f"{MIN_HASHING_RUN} s); server pinned to core "
@@ -56,26 +57,28 @@ def markdown(doc: dict[str, Any]) -> str:
             f"| {fmt(row.get('cpu_ratio_to_baseline'))} |"
         )
     lines.append("")
-    a = doc["argon2"]
-    s = doc["targets"]["signIn"]
-    lines.append(
-        f"- argon2id (m={a['memory_kib']} KiB, t={a['time_cost']}, p={a['parallelism']}), one "
-        f"thread on core {a['core']}: {a['hash_per_s']} hashes/s ({a['hash_ms']} ms wall, "
-        f"{a['hash_cpu_ms']} ms CPU), {a['verify_per_s']} verifications/s "
-        f"({a['verify_cpu_ms']} ms CPU); signIn reaches "
-        f"{fmt(s.get('ratio_to_argon2_verify'), 3)} x the wall-clock verification rate, and "
-        f"costs the server {fmt(s.get('server_cpu_ms_per_request'), 1)} ms CPU per sign-in "
-        f"= {fmt(s.get('cpu_ratio_to_argon2_verify'), 2)} x one verification's CPU."
-    )
+    if doc["argon2"] is not None and "signIn" in doc["targets"]:
+        a = doc["argon2"]
+        s = doc["targets"]["signIn"]
+        lines.append(
+            f"- argon2id (m={a['memory_kib']} KiB, t={a['time_cost']}, p={a['parallelism']}), one "
+            f"thread on core {a['core']}: {a['hash_per_s']} hashes/s ({a['hash_ms']} ms wall, "
+            f"{a['hash_cpu_ms']} ms CPU), {a['verify_per_s']} verifications/s "
+            f"({a['verify_cpu_ms']} ms CPU); signIn reaches "
+            f"{fmt(s.get('ratio_to_argon2_verify'), 3)} x the wall-clock verification rate, and "
+            f"costs the server {fmt(s.get('server_cpu_ms_per_request'), 1)} ms CPU per sign-in "
+            f"= {fmt(s.get('cpu_ratio_to_argon2_verify'), 2)} x one verification's CPU."
+        )
     loaded = doc["loaded"]
-    lines.append(
-        f"- `me` under password changes: {loaded['me_rps']:.1f} req/s = "
-        f"{fmt(loaded['rps_percent_of_unloaded'])} % of unloaded `me` "
-        f"({loaded['unloaded_me_rps']:.1f}); p99 {loaded['me_p99_ms']:.2f} ms vs "
-        f"{loaded['unloaded_me_p99_ms']:.2f} ms ({fmt(loaded['p99_percent_of_unloaded'])} %); "
-        f"{loaded['password_changes_per_s']:.1f} password changes/s alongside "
-        f"({loaded['password_change_errors']} errors)."
-    )
+    if loaded is not None:
+        lines.append(
+            f"- `me` under password changes: {loaded['me_rps']:.1f} req/s = "
+            f"{fmt(loaded['rps_percent_of_unloaded'])} % of unloaded `me` "
+            f"({loaded['unloaded_me_rps']:.1f}); p99 {loaded['me_p99_ms']:.2f} ms vs "
+            f"{loaded['unloaded_me_p99_ms']:.2f} ms ({fmt(loaded['p99_percent_of_unloaded'])} %); "
+            f"{loaded['password_changes_per_s']:.1f} password changes/s alongside "
+            f"({loaded['password_change_errors']} errors)."
+        )
     rss = doc["server"]
     lines.append(
         f"- Amend worker peak RSS (VmHWM): {rss['peak_rss_kib'] / 1024:.1f} MiB; "
@@ -94,7 +97,7 @@ def build_document(
     info: dict[str, Any],
     core: tuple[int | None, int | None],
     seeded: Seeded,
-    argon2: dict[str, Any],
+    argon2: dict[str, Any] | None,
     runner: Runner,
     servers: dict[str, Server],
     hwm: dict[str, int | None],
@@ -123,14 +126,8 @@ def build_document(
             targets[r.target] = row
         else:
             targets.setdefault(r.target + "_runs", {"runs": []})["runs"].append(row)
-    sign_in = targets["signIn"]
-    sign_in["ratio_to_argon2_verify"] = ratio(sign_in["rps"], argon2["verify_per_s"])
-    sign_in["ratio_to_argon2_hash"] = ratio(sign_in["rps"], argon2["hash_per_s"])
-    if sign_in.get("server_cpu_ms_per_request") and argon2.get("verify_cpu_ms"):
-        sign_in["cpu_ratio_to_argon2_verify"] = ratio(
-            sign_in["server_cpu_ms_per_request"], argon2["verify_cpu_ms"]
-        )
-    me, loaded, changes = targets["me"], targets["me_loaded"], targets["password_changes"]
+    if argon2 is not None and "signIn" in targets:
+        _sign_in_against_argon2(targets["signIn"], argon2)
     baseline_rps = [r.rps for r in results if r.target == "baseline"]
     return {
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -142,35 +139,47 @@ def build_document(
             "password_change_connections": CHANGER_CONNECTIONS,
             "server_core": core[0],
             "wrk_core": core[1],
-            "workers": 1,
+            "workers": args.workers,
             "argon2": "production defaults",
-            "database": "SQLite (WAL), fresh temporary file",
+            "database": args.database,
         },
         "seed_seconds": round(seeded.seconds, 2),
         "argon2": argon2,
         "targets": targets,
         "baseline_rps_runs": baseline_rps,
         "baseline_rps_median": statistics.median(baseline_rps) if baseline_rps else None,
-        "loaded": {
-            "me_rps": loaded["rps"],
-            "me_p99_ms": loaded["p99_ms"],
-            "unloaded_me_rps": me["rps"],
-            "unloaded_me_p99_ms": me["p99_ms"],
-            "rps_percent_of_unloaded": round(100 * loaded["rps"] / me["rps"], 1)
-            if me["rps"]
-            else None,
-            "p99_percent_of_unloaded": round(100 * loaded["p99_ms"] / me["p99_ms"], 1)
-            if me["p99_ms"]
-            else None,
-            "password_changes_per_s": changes["rps"],
-            "password_change_errors": changes["non2xx"]
-            + changes["app_errors"]
-            + changes["socket_errors"],
-        },
+        "loaded": _loaded(targets) if "me_loaded" in targets else None,
         "server": {
             "peak_rss_kib": hwm.get("amend"),
             "baseline_peak_rss_kib": hwm.get("baseline"),
             "pid": servers["amend"].proc.pid,
         },
         "table": table,
+    }
+
+
+def _sign_in_against_argon2(sign_in: dict[str, Any], argon2: dict[str, Any]) -> None:
+    sign_in["ratio_to_argon2_verify"] = ratio(sign_in["rps"], argon2["verify_per_s"])
+    sign_in["ratio_to_argon2_hash"] = ratio(sign_in["rps"], argon2["hash_per_s"])
+    if sign_in.get("server_cpu_ms_per_request") and argon2.get("verify_cpu_ms"):
+        sign_in["cpu_ratio_to_argon2_verify"] = ratio(
+            sign_in["server_cpu_ms_per_request"], argon2["verify_cpu_ms"]
+        )
+
+
+def _loaded(targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    me, loaded, changes = targets["me"], targets["me_loaded"], targets["password_changes"]
+    return {
+        "me_rps": loaded["rps"],
+        "me_p99_ms": loaded["p99_ms"],
+        "unloaded_me_rps": me["rps"],
+        "unloaded_me_p99_ms": me["p99_ms"],
+        "rps_percent_of_unloaded": round(100 * loaded["rps"] / me["rps"], 1) if me["rps"] else None,
+        "p99_percent_of_unloaded": round(100 * loaded["p99_ms"] / me["p99_ms"], 1)
+        if me["p99_ms"]
+        else None,
+        "password_changes_per_s": changes["rps"],
+        "password_change_errors": changes["non2xx"]
+        + changes["app_errors"]
+        + changes["socket_errors"],
     }

@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from bench_system import (
     log,
     pin,
     proc_status,
+    tree_ticks,
     wait_idle,
 )
 from bench_targets import Target
@@ -214,6 +216,16 @@ class Runner:
         self.results: list[Result] = []
         self.invocations = 0
         self._cpu_at_start: dict[int, tuple[int | None, int | None]] = {}
+        # CPU burnt for the servers outside their own processes (PostgreSQL's backends).
+        self.database_ticks: Callable[[], int | None] | None = None
+
+    def server_ticks(self, pid: int) -> int | None:
+        """The server with its workers, and the database when it runs in its own processes."""
+        own = tree_ticks(pid)
+        if self.database_ticks is None or own is None:
+            return own
+        database = self.database_ticks()
+        return None if database is None else own + database
 
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self.servers.values()]
@@ -224,7 +236,7 @@ class Runner:
             raise SystemExit(f"bench: the {server.name} server died")
         self.invocations += 1
         pid = server.proc.pid
-        cpu = (cpu_ticks(pid), cpu_ticks(pid, pid))
+        cpu = (self.server_ticks(pid), cpu_ticks(pid, pid))
         proc = self.procs.start(
             wrk_command(self.wrk, target, server.url, seconds, self.core, self.invocations),
             stdout=subprocess.PIPE,
@@ -239,7 +251,7 @@ class Runner:
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             out, _ = proc.communicate(timeout=seconds + 120)
-            cpu_end = (cpu_ticks(pid), cpu_ticks(pid, pid))
+            cpu_end = (self.server_ticks(pid), cpu_ticks(pid, pid))
         finally:
             self.procs.stop(proc)
         # wrk is the only child reaped meanwhile (the servers live on): its CPU time.

@@ -52,9 +52,8 @@ def create_project(workdir: Path, env: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def seed(db_path: Path, project: dict[str, Any], settings: Settings, n_users: int) -> Seeded:
-    """Insert `n_users` users and one live session each, in one transaction."""
-    started = time.monotonic()
+def password_hash(settings: Settings) -> str:
+    """One password hashed once with the production parameters: every user gets this hash."""
     hasher = PasswordHasher(
         memory_kib=settings.argon2_memory_kib,
         time_cost=settings.argon2_time_cost,
@@ -62,12 +61,66 @@ def seed(db_path: Path, project: dict[str, Any], settings: Settings, n_users: in
         threads=1,
     )
     try:
-        password_hash = asyncio.run(hasher.hash(PASSWORD))
+        return asyncio.run(hasher.hash(PASSWORD))
     finally:
         hasher.close()
+
+
+def user_rows(
+    endpoint_id: int, hashed: str, n_users: int, now: int
+) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+    """The seeded users (unique_id, username) and their `users` rows, in INSERT order."""
+    users = [{"unique_id": new_hex_id(), "username": f"bench{i:05d}"} for i in range(n_users)]
+    rows = []
+    for u in users:
+        email = f"{u['username']}@example.com"
+        rows.append(
+            (
+                endpoint_id,
+                u["unique_id"],
+                u["username"],
+                canonical_username(u["username"]),
+                email,
+                email,
+                hashed,
+                "Bench",
+                "User",
+                now,
+                now,
+            )
+        )
+    return users, rows
+
+
+def session_rows(
+    users: list[dict[str, Any]],
+    pks: dict[str, int],
+    project_id: str,
+    settings: Settings,
+    now: int,
+) -> list[tuple[Any, ...]]:
+    """One live session per user, its `sessions` row; each user gets its session's token."""
     tokens = TokenService(settings.secret_key, issuer=settings.issuer)
-    now = int(time.time() * 1000)
     expires = now + settings.token_ttl_seconds * 1000
+    rows = []
+    for u in users:
+        session_hex = new_hex_id()
+        rows.append((session_hex, pks[u["unique_id"]], now, expires, now, "wrk", "127.0.0.1"))
+        u["token"] = tokens.issue(
+            project_id=project_id,
+            unique_id=u["unique_id"],
+            session_hex=session_hex,
+            iat=now // 1000,
+            exp=expires // 1000,
+        )
+    return rows
+
+
+def seed(db_path: Path, project: dict[str, Any], settings: Settings, n_users: int) -> Seeded:
+    """Insert `n_users` users and one live session each, in one transaction."""
+    started = time.monotonic()
+    hashed = password_hash(settings)
+    now = int(time.time() * 1000)
     conn = sqlite3.connect(db_path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -75,51 +128,22 @@ def seed(db_path: Path, project: dict[str, Any], settings: Settings, n_users: in
         (endpoint_id,) = conn.execute(
             "SELECT id FROM endpoints WHERE project_id = ? AND name = 'users'", (project["id"],)
         ).fetchone()
-        users = []
-        for i in range(n_users):
-            username = f"bench{i:05d}"
-            users.append({"unique_id": new_hex_id(), "username": username})
+        users, rows = user_rows(endpoint_id, hashed, n_users, now)
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
             "INSERT INTO users (endpoint_id, unique_id, username, username_canonical, email,"
             " email_canonical, password_hash, first_name, last_name, two_factor_enabled,"
             " email_verified, phone_verified, data, version, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, '{}', 1, ?, ?)",
-            [
-                (
-                    endpoint_id,
-                    u["unique_id"],
-                    u["username"],
-                    canonical_username(u["username"]),
-                    f"{u['username']}@example.com",
-                    f"{u['username']}@example.com",
-                    password_hash,
-                    "Bench",
-                    "User",
-                    now,
-                    now,
-                )
-                for u in users
-            ],
+            rows,
         )
         pks = dict(
             conn.execute("SELECT unique_id, pk FROM users WHERE endpoint_id = ?", (endpoint_id,))
         )
-        rows = []
-        for u in users:
-            session_hex = new_hex_id()
-            rows.append((session_hex, pks[u["unique_id"]], now, expires, now, "wrk", "127.0.0.1"))
-            u["token"] = tokens.issue(
-                project_id=project["id"],
-                unique_id=u["unique_id"],
-                session_hex=session_hex,
-                iat=now // 1000,
-                exp=expires // 1000,
-            )
         conn.executemany(
             "INSERT INTO sessions (id, user_pk, created_at, expires_at, last_seen_at,"
             " user_agent, ip) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            session_rows(users, pks, project["id"], settings, now),
         )
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

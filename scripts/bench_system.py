@@ -174,6 +174,27 @@ def cpu_ticks(pid: int, tid: int | None = None) -> int | None:
     return None
 
 
+def tree_ticks(pid: int) -> int | None:
+    """utime + stime of a process and of every live descendant (a server's workers)."""
+    own = cpu_ticks(pid)
+    if own is None:
+        return None
+    parents: dict[int, list[tuple[int, int]]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            child = int(stat.parent.name)
+            parents.setdefault(int(fields[1]), []).append(
+                (child, int(fields[11]) + int(fields[12]))
+            )
+    total, todo = own, [pid]
+    while todo:
+        for child, ticks in parents.get(todo.pop(), []):
+            total += ticks
+            todo.append(child)
+    return total
+
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -182,10 +203,10 @@ def wait_idle(pids: list[int], *, limit: float = 60.0) -> float:
     one run's tail never counts against the next. Returns the seconds waited."""
     start = time.monotonic()
     quiet = 0
-    last = [cpu_ticks(p) for p in pids]
+    last = [tree_ticks(p) for p in pids]
     while time.monotonic() - start < limit:
         time.sleep(0.2)
-        now = [cpu_ticks(p) for p in pids]
+        now = [tree_ticks(p) for p in pids]
         busy = any(
             a is not None and b is not None and b - a > 2 for a, b in zip(last, now, strict=True)
         )

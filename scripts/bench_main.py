@@ -122,7 +122,12 @@ def run_module(name: str) -> Callable[[list[str]], int]:
     """A benchmark in a module of its own (`main(argv) -> int`), imported only when asked for."""
 
     def run(argv: list[str]) -> int:
-        module: Any = importlib.import_module(name)
+        try:
+            module: Any = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            raise SystemExit(f"bench: scripts/{name}.py is not in this tree") from None
         result: int = module.main(argv)
         return result
 

@@ -79,6 +79,7 @@ def markdown(doc: dict[str, Any]) -> str:
             f"{loaded['password_changes_per_s']:.1f} password changes/s alongside "
             f"({loaded['password_change_errors']} errors)."
         )
+    lines.extend(floors(doc["targets"]))
     rss = doc["server"]
     lines.append(
         f"- Amend worker peak RSS (VmHWM): {rss['peak_rss_kib'] / 1024:.1f} MiB; "
@@ -183,3 +184,26 @@ def _loaded(targets: dict[str, dict[str, Any]]) -> dict[str, Any]:
         + changes["app_errors"]
         + changes["socket_errors"],
     }
+
+
+# The floors each target must reach against the baseline doing its work.
+FLOORS = {"updateMe": 0.5, "patch_me": 0.7, "me": 0.6}
+TAIL = 4.0  # p99 at most this many times p50
+
+
+def floors(targets: dict[str, dict[str, Any]]) -> list[str]:
+    lines = []
+    for name, floor in FLOORS.items():
+        row = targets.get(name)
+        if row is None or row.get("ratio_to_baseline") is None:
+            continue
+        errors = row["non2xx"] + row["app_errors"] + row["socket_errors"]
+        tail = row["p99_ms"] / row["p50_ms"] if row["p50_ms"] else None
+        met = row["ratio_to_baseline"] >= floor and errors == 0 and (tail or 0) <= TAIL
+        lines.append(
+            f"- {row['label']}: {row['ratio_to_baseline']:.3f} x baseline req/s (floor {floor}), "
+            f"p99/p50 {fmt(tail, 1)} (at most {TAIL}), {errors} errors, "
+            f"{fmt(row.get('cpu_ratio_to_baseline'), 2)} x the baseline's CPU per request: "
+            f"{'met' if met else 'NOT met'}."
+        )
+    return lines

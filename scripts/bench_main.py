@@ -153,10 +153,14 @@ def signals_raise() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, rest = parse_args(sys.argv[1:] if argv is None else argv)
-    other = TARGETS[args.target]
+    argv = sys.argv[1:] if argv is None else argv
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument("--target", choices=sorted(TARGETS), default="http")
+    chosen, rest = target.parse_known_args(argv)
+    other = TARGETS[chosen.target]
     if other is not None:
-        return other(rest)
+        return other(rest)  # every other argument is that benchmark's
+    args, _ = parse_args(argv)
     json_path = Path(args.json).resolve()
     procs = Processes()
     workdir = Path(tempfile.mkdtemp(prefix="amend-bench-"))

@@ -1,14 +1,22 @@
-"""The floor `scripts/bench` compares Amend with: the same work done as plainly as possible.
+"""The floor `scripts/bench` compares Amend with on SQLite: the same work, done plainly.
 
-A minimal Starlette app over the same SQLite file, with raw aiosqlite (no SQLAlchemy, no
-GraphQL, no services): every request verifies the bearer token exactly as Amend does (PyJWT,
-HS256 pinned, the same required claims and issuer, audience checked against the session's
-project), reads the session joined with its user and endpoint in one SELECT, checks that the
-session is live, and then
+A minimal Starlette app over the same SQLite file that runs the statements Amend runs, the way
+Amend runs them, and nothing else (no SQLAlchemy, no GraphQL, no services):
 
-- `PATCH /me` (body `{"first_name": "…"}`) runs one
-  `UPDATE users SET first_name=?, version=version+1, updated_at=? … RETURNING …`;
-- `GET /me` returns the user as read.
+- the standard `sqlite3` module on the event loop (WAL, `synchronous=NORMAL`, foreign keys on),
+  one connection, as Amend's SQLite engine reads and writes on its writer connection;
+- the bearer token verified with PyJWT exactly as Amend does (HS256 pinned, the same required
+  claims and issuer), through the same verified-token cache (a token that verified within
+  5 minutes is not verified again, its expiry is);
+- the session check: Amend's one SELECT of the session joined with its user, endpoint and
+  project, then revoked, expired, audience and subject checked;
+- `PATCH /me` (body `{"first_name": "…"}`): `BEGIN IMMEDIATE`, Amend's version-checked
+  `UPDATE users … RETURNING …`, the audit row `INSERT INTO audit_events …`, `COMMIT`, then the
+  two reads of REST's session envelope (live sessions, recent attempts), answered in the same
+  envelope shape;
+- `PATCH /me?plain=1`: the same transaction without the envelope reads (what GraphQL
+  `updateMe` and the REST record update do);
+- `GET /me`: the user as the session check read it (what GraphQL `me` does).
 
 Both answer JSON. Run by `scripts/bench` as
 `uvicorn --app-dir scripts bench_baseline:create_app --factory` (one worker, pinned like
@@ -19,130 +27,166 @@ environment. Not part of the service: nothing under `api/` imports it.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiosqlite
-import jwt
 import orjson
+from bench_common import (
+    AUDIT_FIELDS,
+    TokenCache,
+    Unauthorized,
+    check_session,
+    envelope,
+    json_response,
+    parse_first_name,
+    rest_user,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub", "sid"]
-SESSION_PREFIX = "signin_"
-
 SELECT_CALLER = """
-SELECT s.id, s.expires_at, s.revoked_at,
-       u.pk, u.unique_id, u.username, u.email, u.first_name, u.last_name, u.version,
-       u.created_at, u.updated_at, e.project_id
-FROM sessions AS s
-JOIN users AS u ON u.pk = s.user_pk
-JOIN endpoints AS e ON e.id = u.endpoint_id
-WHERE s.id = ?
+SELECT sessions.id, sessions.user_pk, sessions.created_at, sessions.expires_at,
+       sessions.last_seen_at, sessions.revoked_at, sessions.user_agent, sessions.ip,
+       users.pk, users.unique_id, users.endpoint_id, users.username, users.email,
+       users.first_name, users.last_name, users.phone_number, users.image_url,
+       users.two_factor_enabled, users.email_verified, users.phone_verified, users.data,
+       users.version, users.created_at, users.updated_at, users.password_hash,
+       endpoints.name, projects.id, projects.name, projects."plan", projects.allow_no_origin
+FROM sessions JOIN users ON users.pk = sessions.user_pk
+JOIN endpoints ON endpoints.id = users.endpoint_id
+JOIN projects ON projects.id = endpoints.project_id
+WHERE sessions.id = ?
 """
 
 UPDATE_FIRST_NAME = """
-UPDATE users SET first_name = ?, version = version + 1, updated_at = ?
-WHERE pk = ? AND version = ?
-RETURNING pk, unique_id, username, email, first_name, last_name, version, created_at, updated_at
+UPDATE users SET first_name = ?, version = (users.version + 1), updated_at = ?
+WHERE users.pk = ? AND users.version = ?
+RETURNING pk, unique_id, endpoint_id, username, email, first_name, last_name, phone_number,
+          image_url, two_factor_enabled, email_verified, phone_verified, data, version,
+          created_at, updated_at, password_hash
+"""
+
+INSERT_AUDIT = """
+INSERT INTO audit_events (project_id, user_pk, action, fields, strategy, actor, ip, at)
+VALUES (?, ?, 'update_me', ?, NULL, 'user', ?, ?)
+"""
+
+SELECT_SESSIONS = """
+SELECT sessions.id, sessions.user_pk, sessions.created_at, sessions.expires_at,
+       sessions.last_seen_at, sessions.revoked_at, sessions.user_agent, sessions.ip
+FROM sessions
+WHERE sessions.user_pk = ? AND sessions.revoked_at IS NULL AND sessions.expires_at > ?
+ORDER BY sessions.created_at DESC, sessions.id LIMIT 100 OFFSET 0
+"""
+
+_ATTEMPT_COLUMNS = "id, endpoint_id, user_pk, kind, identifier, ip, succeeded, reason, created_at"
+SELECT_ATTEMPTS = f"""
+SELECT * FROM (SELECT {_ATTEMPT_COLUMNS} FROM signin_attempts
+  WHERE user_pk = ? AND (kind = 'signin' OR kind = 'reauth') ORDER BY id DESC LIMIT 20) AS signins
+UNION ALL
+SELECT * FROM (SELECT {_ATTEMPT_COLUMNS} FROM signin_attempts
+  WHERE user_pk = ? AND kind = 'signup' ORDER BY id DESC LIMIT 20) AS signups
 """
 
 USER_KEYS = (
     "pk",
     "unique_id",
+    "endpoint_id",
     "username",
     "email",
     "first_name",
     "last_name",
+    "phone_number",
+    "image_url",
+    "two_factor_enabled",
+    "email_verified",
+    "phone_verified",
+    "data",
     "version",
     "created_at",
     "updated_at",
 )
 
-
-def _json(status: int, body: Any) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-def _user(row: Any, offset: int = 0) -> dict[str, Any]:
-    return {key: row[offset + i] for i, key in enumerate(USER_KEYS)}
+# Positions in SELECT_CALLER's row.
+USER_AT = 8  # users.pk onwards, in UPDATE_FIRST_NAME's RETURNING order up to password_hash
+SESSION_ID, EXPIRES_AT, REVOKED_AT = 0, 3, 5
+UNIQUE_ID, VERSION, PROJECT_ID = 9, 21, 26
 
 
 def create_app() -> Starlette:
     db_path = os.environ["BENCH_DB"]
-    secret = os.environ["BENCH_SECRET"]
-    issuer = os.environ.get("BENCH_ISSUER", "amend")
-    state: dict[str, aiosqlite.Connection] = {}
+    tokens = TokenCache(os.environ["BENCH_SECRET"], os.environ.get("BENCH_ISSUER", "amend"))
+    state: dict[str, sqlite3.Connection] = {}
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        conn = await aiosqlite.connect(db_path, isolation_level=None)  # autocommit
+        conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
         for pragma in (
             "PRAGMA journal_mode=WAL",
-            "PRAGMA busy_timeout=5000",
             "PRAGMA foreign_keys=ON",
             "PRAGMA synchronous=NORMAL",
         ):
-            await conn.execute(pragma)
+            conn.execute(pragma)
         state["db"] = conn
         try:
             yield
         finally:
-            await conn.close()
+            conn.close()
 
-    async def caller(request: Request) -> tuple[Any, Response | None]:
-        auth = request.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return None, _json(401, {"error": "MISSING_TOKEN"})
-        try:
-            claims = jwt.decode(
-                token.strip(),
-                secret,
-                algorithms=["HS256"],
-                issuer=issuer,
-                options={"require": REQUIRED_CLAIMS, "verify_aud": False},
-            )
-        except jwt.InvalidTokenError:
-            return None, _json(401, {"error": "INVALID_TOKEN"})
-        sid = claims.get("sid")
-        if not isinstance(sid, str) or not sid.startswith(SESSION_PREFIX):
-            return None, _json(401, {"error": "INVALID_TOKEN"})
-        async with state["db"].execute(SELECT_CALLER, (sid[len(SESSION_PREFIX) :],)) as cur:
-            row = await cur.fetchone()
-        now = int(time.time() * 1000)
-        if row is None or row[2] is not None or row[1] <= now:
-            return None, _json(401, {"error": "SESSION_REVOKED"})
-        if row[12] != claims.get("aud") or row[4] != claims.get("sub"):
-            return None, _json(401, {"error": "USER_NOT_FOUND"})
-        return row, None
+    def caller(request: Request) -> tuple[Any, ...]:
+        claims = tokens.decode(request.headers.get("authorization", ""))
+        row = state["db"].execute(SELECT_CALLER, (claims.session_hex,)).fetchone()
+        check_session(
+            row,
+            claims,
+            revoked_at=row and row[REVOKED_AT],
+            expires_at=row and row[EXPIRES_AT],
+            project_id=row and row[PROJECT_ID],
+            unique_id=row and row[UNIQUE_ID],
+        )
+        return tuple(row)
 
     async def me(request: Request) -> Response:
-        row, error = await caller(request)
-        if error is not None:
-            return error
-        if request.method == "GET":
-            return _json(200, {"data": _user(row, offset=3)})
         try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return _json(400, {"error": "INVALID_JSON"})
-        first_name = body.get("first_name") if isinstance(body, dict) else None
-        if not isinstance(first_name, str) or len(first_name) > 100:
-            return _json(400, {"error": "INVALID_FIELD"})
-        params = (first_name, int(time.time() * 1000), row[3], row[9])
-        async with state["db"].execute(UPDATE_FIRST_NAME, params) as cur:
-            updated = await cur.fetchone()
+            row = caller(request)
+        except Unauthorized as error:
+            return json_response(401, {"error": error.code})
+        user = row[USER_AT : USER_AT + 17]
+        if request.method == "GET":
+            return json_response(200, {"data": rest_user(user_row(user))})
+        first_name = parse_first_name(await request.body())
+        if first_name is None:
+            return json_response(400, {"error": "INVALID_FIELD"})
+        db = state["db"]
+        now = int(time.time() * 1000)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            updated = db.execute(
+                UPDATE_FIRST_NAME, (first_name, now, row[USER_AT], row[VERSION])
+            ).fetchone()
+            if updated is not None:
+                ip = request.client.host if request.client else None
+                db.execute(INSERT_AUDIT, (row[PROJECT_ID], row[USER_AT], AUDIT_FIELDS, ip, now))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
         if updated is None:
-            return _json(409, {"error": "VERSION_CONFLICT"})
-        return _json(200, {"data": _user(updated)})
+            return json_response(409, {"error": "VERSION_CONFLICT"})
+        data = rest_user(user_row(updated))
+        if request.query_params.get("plain"):
+            return json_response(200, {"data": data})
+        live = db.execute(SELECT_SESSIONS, (row[USER_AT], now)).fetchall()
+        attempts = db.execute(SELECT_ATTEMPTS, (row[USER_AT], row[USER_AT])).fetchall()
+        return json_response(200, envelope(data, row[UNIQUE_ID], row[SESSION_ID], live, attempts))
 
     async def healthz(_request: Request) -> Response:
-        return _json(200, {"status": "ok"})
+        return json_response(200, {"status": "ok"})
 
     return Starlette(
         routes=[
@@ -151,3 +195,9 @@ def create_app() -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def user_row(values: Any) -> dict[str, Any]:
+    user = dict(zip(USER_KEYS, values, strict=False))
+    user["data"] = orjson.loads(user["data"]) if isinstance(user["data"], str) else user["data"]
+    return user

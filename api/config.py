@@ -48,6 +48,8 @@ def _int(name: str, raw: str, *, minimum: int = 0) -> int:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite+aiosqlite:///./amend.db"
+    # PostgreSQL: a direct connection for LISTEN, when database_url goes through a pooler.
+    database_listen_url: str | None = None
     secret_key: str = field(default="", repr=False)
     # Accepted for verifying tokens only, so a rotated key does not sign everyone out at once.
     previous_secret_key: str | None = field(default=None, repr=False)
@@ -69,6 +71,9 @@ class Settings:
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: float = 2.0
+    # PostgreSQL: a database that stops answering becomes a 503 within these (seconds).
+    db_connect_timeout: float = 1.0
+    db_statement_timeout: float = 1.5
     log_level: str = "info"
     # argon2id parameters; the defaults are OWASP's (19 MiB, t=2, p=1). Lower them only for
     # test suites: every stored hash records its own parameters and is upgraded on sign-in.
@@ -84,6 +89,11 @@ class Settings:
     @property
     def graphiql(self) -> bool:
         return self.dev
+
+    @property
+    def listen_url(self) -> str:
+        """Where LISTEN connects: AMEND_DATABASE_LISTEN_URL, else the database URL."""
+        return self.database_listen_url or self.database_url
 
     @classmethod
     def from_env(
@@ -129,11 +139,19 @@ class Settings:
         for name, (attr, minimum) in ints.items():
             if (v := get(name)) is not None:
                 kwargs[attr] = _int(name, v, minimum=minimum)
-        if (v := get("AMEND_DB_POOL_TIMEOUT")) is not None:
-            try:
-                kwargs["db_pool_timeout"] = float(v)
-            except ValueError:
-                raise ConfigError("AMEND_DB_POOL_TIMEOUT must be a number of seconds") from None
+        if (v := get("AMEND_DATABASE_LISTEN_URL")) is not None:
+            kwargs["database_listen_url"] = v
+        seconds = {
+            "AMEND_DB_POOL_TIMEOUT": "db_pool_timeout",
+            "AMEND_DB_CONNECT_TIMEOUT": "db_connect_timeout",
+            "AMEND_DB_STATEMENT_TIMEOUT": "db_statement_timeout",
+        }
+        for name, attr in seconds.items():
+            if (v := get(name)) is not None:
+                try:
+                    kwargs[attr] = float(v)
+                except ValueError:
+                    raise ConfigError(f"{name} must be a number of seconds") from None
         if (v := get("AMEND_COOKIE_NAME")) is not None:
             kwargs["cookie_name"] = v
         kwargs["cookie_secure"] = _bool(

@@ -30,11 +30,13 @@ class Services:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
+            connect_timeout=settings.db_connect_timeout,
+            statement_timeout=settings.db_statement_timeout,
         )
         return cls(
             settings=settings,
             db=db,
-            events=UserEvents(settings.database_url),
+            events=UserEvents(settings.listen_url),
             delivery=DeliveryWorker(db, mailer_for(settings.mailer)),
             activity=SessionActivity(db),
             hasher=PasswordHasher(

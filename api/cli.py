@@ -1,4 +1,4 @@
-"""`amend` command line: serve, migrate, project create, endpoint create, export-schema."""
+"""`amend` command line: serve, migrate, projects, endpoints, db copy, export-schema."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from api import __version__
 from api.config import ConfigError, Settings
@@ -16,8 +17,12 @@ from api.core.errors import AmendError
 from api.core.models import Plan
 from api.services import projects
 from api.services.container import Services
-from api.store import migrate
+from api.store import Database, migrate
+from api.store import copy as store_copy
 from api.store import outbox as outbox_store
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     ecreate.add_argument("--json", action="store_true")
 
     sub.add_parser("export-schema", help="print the GraphQL SDL")
+
+    db_cmd = sub.add_parser("db", help="database operations").add_subparsers(
+        dest="db_command", required=True
+    )
+    copy = db_cmd.add_parser(
+        "copy", help="copy everything into another (empty) database, migrated first"
+    )
+    copy.add_argument("--to", required=True, metavar="URL", help="the target database URL")
 
     outbox_cmd = sub.add_parser("outbox", help="list queued and delivered security notices")
     outbox_cmd.add_argument("--json", action="store_true")
@@ -149,6 +162,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
             print(f"endpoint {ep.name} created")  # type: ignore[attr-defined]
     elif args.command == "serve":
         _serve(args, settings)
+    elif args.command == "db":
+        copy_to(settings, args.to)
     elif args.command == "outbox":
         notices = asyncio.run(_with_services(settings, list_outbox))
         _print_outbox(notices, args.json)  # type: ignore[arg-type]
@@ -214,3 +229,54 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         # SIGTERM: stop accepting, let in-flight requests finish (up to this many seconds).
         timeout_graceful_shutdown=30,
     )
+
+
+async def _copy(settings: Settings, url: str, bar: Progress | None) -> dict[str, int]:
+    source, target = Database(settings.database_url), Database(url)
+    task: list[TaskID] = []
+
+    def table(name: str, total: int) -> None:
+        if bar is not None:
+            task[:] = [bar.add_task(name, total=total)]
+
+    def advance(rows: int) -> None:
+        if bar is not None and task:
+            bar.advance(task[0], rows)
+
+    try:
+        return await store_copy.copy_database(
+            source, target, store_copy.Progress(table=table, advance=advance)
+        )
+    finally:
+        await source.dispose()
+        await target.dispose()
+
+
+def copy_to(settings: Settings, url: str) -> None:
+    if not url.startswith(("sqlite", "postgresql")):
+        sys.exit("amend: --to must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+    if url == settings.database_url:
+        sys.exit("amend: --to names the configured database itself")
+    bar = None
+    if sys.stderr.isatty():
+        # (Imported here: every other command starts without it.)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        bar = Progress(
+            TextColumn("{task.description:<16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            transient=False,
+        )
+        bar.start()
+    try:
+        copied = asyncio.run(_copy(settings, url, bar))
+    except store_copy.TargetNotEmpty as error:
+        sys.exit(f"amend: {error}")
+    finally:
+        if bar is not None:
+            bar.stop()
+    width = max(len(name) for name in copied)
+    for name, rows in copied.items():
+        print(f"{name:<{width}}  {rows} rows")
+    print(f"copied {sum(copied.values())} rows into the target database")

@@ -74,6 +74,8 @@ class Settings:
     # PostgreSQL: a database that stops answering becomes a 503 within these (seconds).
     db_connect_timeout: float = 1.0
     db_statement_timeout: float = 1.5
+    # PostgreSQL reached directly (no transaction pooler): keep prepared statements.
+    db_server_prepared: bool = False
     log_level: str = "info"
     # argon2id parameters; the defaults are OWASP's (19 MiB, t=2, p=1). Lower them only for
     # test suites: every stored hash records its own parameters and is upgraded on sign-in.
@@ -152,6 +154,9 @@ class Settings:
                     kwargs[attr] = float(v)
                 except ValueError:
                     raise ConfigError(f"{name} must be a number of seconds") from None
+        kwargs["db_server_prepared"] = _bool(
+            "AMEND_DB_SERVER_PREPARED", get("AMEND_DB_SERVER_PREPARED") or "false"
+        )
         if (v := get("AMEND_COOKIE_NAME")) is not None:
             kwargs["cookie_name"] = v
         kwargs["cookie_secure"] = _bool(

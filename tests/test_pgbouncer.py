@@ -21,7 +21,7 @@ from scripts import pgcluster
 from tests.conftest import PASSWORD
 from tests.servers import Server, amend, create_project, serve
 
-Setup = tuple[Server, Server, dict[str, str], str]
+Setup = tuple[Server, Server, dict[str, str], str, str]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def bounced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         keys = create_project(cwd, url)
         env = {"AMEND_DATABASE_LISTEN_URL": pg.url}
         with serve(cwd, url, **env) as a, serve(cwd, url, **env) as b:
-            yield a, b, keys, url
+            yield a, b, keys, url, pg.url
 
 
 async def _sign_up(
@@ -48,13 +48,13 @@ async def _sign_up(
 
 
 def test_migrate_runs_again_and_again_from_new_processes(bounced: Setup, tmp_path: Path) -> None:
-    *_, url = bounced
+    *_, url, _ = bounced
     for _ in range(3):
         amend(tmp_path, url, "migrate")
 
 
 async def test_sign_up_and_sign_in_through_both_instances(bounced: Setup) -> None:
-    a, b, keys, _ = bounced
+    a, b, keys, *_ = bounced
     async with httpx.AsyncClient(timeout=10) as client:
         await _sign_up(client, a, keys["api_key"], "signin")
         for server in (a, b, a, b):
@@ -71,7 +71,7 @@ async def test_sign_up_and_sign_in_through_both_instances(bounced: Setup) -> Non
 
 
 async def test_concurrent_merges_lose_no_update(bounced: Setup) -> None:
-    a, b, keys, _ = bounced
+    a, b, keys, *_ = bounced
     async with httpx.AsyncClient(timeout=30) as client:
         unique_id, auth = await _sign_up(client, a, keys["api_key"], "merger")
 
@@ -95,7 +95,7 @@ async def test_concurrent_merges_lose_no_update(bounced: Setup) -> None:
 
 
 async def test_a_password_change_revokes_sessions_on_both_instances(bounced: Setup) -> None:
-    a, b, keys, _ = bounced
+    a, b, keys, *_ = bounced
     async with httpx.AsyncClient(timeout=10) as client:
         _, auth = await _sign_up(client, a, keys["api_key"], "changer")
         r = await client.put(
@@ -111,7 +111,7 @@ async def test_a_password_change_revokes_sessions_on_both_instances(bounced: Set
 
 
 async def test_me_updated_reaches_a_subscriber_on_the_other_instance(bounced: Setup) -> None:
-    a, b, keys, _ = bounced
+    a, b, keys, *_ = bounced
     async with httpx.AsyncClient(timeout=10) as client:
         _, auth = await _sign_up(client, a, keys["api_key"], "watcher")
         token = auth.removeprefix("Bearer ")
@@ -133,3 +133,23 @@ async def test_me_updated_reaches_a_subscriber_on_the_other_instance(bounced: Se
                 if message["type"] != "ping":
                     break
             assert message["payload"]["data"]["meUpdated"] == {"firstName": "Ann"}
+
+
+async def test_a_direct_connection_may_keep_prepared_statements(
+    bounced: Setup, tmp_path: Path
+) -> None:
+    """AMEND_DB_SERVER_PREPARED: named statements and reads outside transactions, for a
+    PostgreSQL reached without a pooler (here the LISTEN URL)."""
+    *_, keys, _, direct = bounced
+    with serve(tmp_path, direct, AMEND_DB_SERVER_PREPARED="true") as server:
+        async with httpx.AsyncClient(timeout=10) as client:
+            _, auth = await _sign_up(client, server, keys["api_key"], "direct")
+            for first_name in ("Ann", "Anne"):
+                r = await client.patch(
+                    f"{server.base_url}/me",
+                    json={"first_name": first_name},
+                    headers={"Authorization": auth},
+                )
+                assert r.status_code == 200, r.text
+            r = await client.get(f"{server.base_url}/me", headers={"Authorization": auth})
+            assert r.json()["data"]["first_name"] == "Anne", r.text

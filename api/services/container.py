@@ -32,6 +32,7 @@ class Services:
             pool_timeout=settings.db_pool_timeout,
             connect_timeout=settings.db_connect_timeout,
             statement_timeout=settings.db_statement_timeout,
+            server_prepared=settings.db_server_prepared,
         )
         return cls(
             settings=settings,

@@ -79,6 +79,7 @@ class Database:
         pool_timeout: float = 2.0,
         connect_timeout: float = 1.0,
         statement_timeout: float = 1.5,
+        server_prepared: bool = False,
         echo: bool = False,
     ) -> None:
         self.url = url
@@ -120,6 +121,7 @@ class Database:
                 timeout=pool_timeout,
                 connect_timeout=connect_timeout,
                 statement_timeout=statement_timeout,
+                server_prepared=server_prepared,
             )
 
     def read(self) -> AbstractAsyncContextManager[Tx]:

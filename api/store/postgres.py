@@ -102,8 +102,12 @@ class PostgresPool:
         timeout: float,
         connect_timeout: float,
         statement_timeout: float,
+        server_prepared: bool = False,
     ) -> None:
         self.dsn = dsn(url)
+        # Direct connections only (no transaction pooler): named statements, cached per
+        # connection, run in one round trip, and reads need no transaction around them.
+        self.server_prepared = server_prepared
         self.limit = limit
         self.timeout = timeout
         self.connect_timeout = connect_timeout
@@ -118,7 +122,7 @@ class PostgresPool:
                 self.dsn,
                 timeout=self.connect_timeout,
                 command_timeout=self.statement_timeout,
-                statement_cache_size=0,
+                statement_cache_size=256 if self.server_prepared else 0,
             )
         except Exception as error:
             raise Unavailable("cannot connect to the database") from error
@@ -224,7 +228,7 @@ class PostgresBlock:
     """`Database.read()` and `Database.write()` on PostgreSQL: one transaction on a pooled
     connection, committed when the block exits normally, rolled back otherwise."""
 
-    __slots__ = ("_conn", "_dialect", "_pool", "_token", "_tx", "_write")
+    __slots__ = ("_begun", "_conn", "_dialect", "_pool", "_token", "_tx", "_write")
 
     def __init__(self, pool: PostgresPool, dialect: Dialect, *, write: bool) -> None:
         self._pool = pool
@@ -232,13 +236,16 @@ class PostgresBlock:
         self._write = write
         self._tx: PostgresTx | None = None
         self._token: Token[asyncio.Task[Any] | None] | None = None
+        self._begun = True
 
     async def __aenter__(self) -> Tx:
         if self._write:
             refuse_write_inside_read()
         conn = await self._pool.acquire()
+        self._begun = self._write or not self._pool.server_prepared
         try:
-            await conn.execute("BEGIN")
+            if self._begun:
+                await conn.execute("BEGIN")
         except Exception as error:
             await self._pool.release(conn, discard=True)
             raise translate(error) from error
@@ -254,9 +261,11 @@ class PostgresBlock:
             IN_READ.reset(self._token)
         conn, discard = tx._conn, tx.failed
         try:
-            if exc_type is None:
+            if self._begun and exc_type is None:
                 await conn.execute("COMMIT")
-            elif not discard:  # (a broken connection is closed instead: nothing to commit)
+            elif (
+                self._begun and not discard
+            ):  # (a broken connection is closed instead: nothing to commit)
                 await conn.execute("ROLLBACK")
         except Exception as error:
             discard = True

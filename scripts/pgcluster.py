@@ -224,3 +224,10 @@ def pgbouncer(server_port: int, *, pool_size: int = 20) -> Iterator[Bouncer]:
             process.kill()
             process.wait()
         shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    # `python scripts/pgcluster.py`: install what the tests need, once, before they run in
+    # parallel (two apt-get runs at once would fight over the package lock).
+    ensure_bin()
+    ensure_pgbouncer()

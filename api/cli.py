@@ -1,32 +1,29 @@
-"""`amend` command line: serve, migrate, project, endpoint, users, export-schema, outbox."""
+"""`amend` command line: serve, migrate, project, endpoint, users, db copy, export-schema,
+outbox."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import IO, NoReturn, TypeVar
+from collections.abc import Sequence
+from typing import NoReturn
 
 from api import __version__
+from api.cli_data import call, copy_to, export_to, import_from
 from api.config import ConfigError, Settings
 from api.core.clock import iso_ms
-from api.core.errors import AmendError, Reason
+from api.core.errors import AmendError
 from api.core.models import Plan
 from api.services import projects
 from api.services.container import Services
 from api.services.import_plan import CONFLICT_MODES
-from api.services.user_export import export_users
-from api.services.user_import import ImportOptions, ImportReport, import_users
 from api.store import migrate
 from api.store import outbox as outbox_store
 
-T = TypeVar("T")
 log = logging.getLogger("amend")
 
 
@@ -76,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("export-schema", help="print the GraphQL SDL")
 
     _users_parser(sub)
+    db_cmd = sub.add_parser("db", help="database operations").add_subparsers(
+        dest="db_command", required=True
+    )
+    copy = db_cmd.add_parser(
+        "copy", help="copy everything into another (empty) database, migrated first"
+    )
+    copy.add_argument("--to", required=True, metavar="URL", help="the target database URL")
 
     outbox_cmd = sub.add_parser("outbox", help="list queued and delivered security notices")
     outbox_cmd.add_argument("--json", action="store_true")
@@ -98,20 +102,6 @@ def _users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     exp.add_argument("--project", required=True, help="project id or name")
     exp.add_argument("--endpoint", default="users")
     exp.add_argument("--output", help="a file to write (mode 0600); stdout without it")
-
-
-async def _with_services(settings: Settings, fn: Callable[[Services], Awaitable[T]]) -> T:
-    services = Services.build(settings)
-    try:
-        await migrate.upgrade(services.db)
-        return await fn(services)
-    finally:
-        await services.close()
-
-
-def _call(settings: Settings, fn: Callable[[Services], Awaitable[T]]) -> T:
-    """Run `fn` with the services of a migrated database, then close them."""
-    return asyncio.run(_with_services(settings, fn))
 
 
 def _print_project(created: projects.CreatedProject, as_json: bool) -> None:
@@ -159,14 +149,14 @@ def _fail(args: argparse.Namespace, dev: bool, message: str) -> NoReturn:
 
 def _run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "migrate":
-        _call(settings, lambda s: migrate.upgrade(s.db))
+        call(settings, lambda s: migrate.upgrade(s.db))
         print("database is at the newest schema")
     elif args.command == "project":
         if args.project_command == "rotate-keys":
-            project = _call(settings, lambda s: projects.rotate_keys(s, project=args.project))
+            project = call(settings, lambda s: projects.rotate_keys(s, project=args.project))
         else:
             plan = Plan(args.plan)
-            project = _call(
+            project = call(
                 settings,
                 lambda s: projects.create_project(
                     s,
@@ -178,7 +168,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
             )
         _print_project(project, args.json)
     elif args.command == "endpoint":
-        ep = _call(
+        ep = call(
             settings, lambda s: projects.create_endpoint(s, project=args.project, name=args.name)
         )
         if args.json:
@@ -190,87 +180,14 @@ def _run(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "users" and args.users_command == "import":
         # Stopped by SIGTERM, unwind like Ctrl-C: the temporary spool and key set are removed.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-        report = _call(settings, lambda s: _import(s, args))
-        _print_import(report, args)
-        if report.invalid and not args.skip_invalid:
+        if not import_from(settings, args):
             sys.exit(1)
     elif args.command == "users":
-        _call(settings, lambda s: _export(s, args))
+        export_to(settings, args)
+    elif args.command == "db":
+        copy_to(settings, args.to)
     elif args.command == "outbox":
-        _print_outbox(_call(settings, list_outbox), args.json)
-
-
-def _bar(desc: str, total: int | None) -> Callable[[int], None] | None:
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=desc, unit=" lines", file=sys.stderr, leave=False)
-
-    def advance(n: int) -> None:
-        bar.update(n)
-
-    return advance
-
-
-async def _import(services: Services, args: argparse.Namespace) -> ImportReport:
-    options = ImportOptions(
-        on_conflict=args.on_conflict, skip_invalid=args.skip_invalid, dry_run=args.dry_run
-    )
-    with contextlib.ExitStack() as stack:
-        if args.file == "-":
-            source: IO[bytes] = sys.stdin.buffer
-        else:
-            try:
-                # A CLI loop serves nothing else: reading the file in it blocks no one.
-                source = stack.enter_context(open(args.file, "rb"))  # noqa: ASYNC230
-            except OSError as error:
-                raise AmendError(
-                    Reason.INVALID_FIELD, f"cannot read {args.file}: {error}"
-                ) from None
-        return await import_users(
-            services,
-            project=args.project,
-            endpoint=args.endpoint,
-            source=source,
-            options=options,
-            checking=_bar("checking", None),
-            writing=lambda total: _bar("writing", total),
-        )
-
-
-def _print_import(report: ImportReport, args: argparse.Namespace) -> None:
-    if args.json:
-        print(json.dumps(report.as_json()))
-        return
-    for problem in report.invalid:
-        print(problem.text(), file=sys.stderr)
-    if args.dry_run:
-        head = "dry run, nothing written: would import"
-    elif report.invalid and not args.skip_invalid:
-        head = "bad lines, nothing written (fix them or use --skip-invalid): imported"
-    else:
-        head = "imported"
-    print(
-        f"{head} {report.imported}, updated {report.updated}, skipped {report.skipped}, "
-        f"invalid lines {len({i.line for i in report.invalid})}"
-    )
-
-
-async def _export(services: Services, args: argparse.Namespace) -> None:
-    chunks = export_users(services, project=args.project, endpoint=args.endpoint)
-    if args.output is None:
-        async for chunk in chunks:
-            sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
-        return
-    # Created 0600 (and narrowed if it existed): the file holds every password hash.
-    fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        async for chunk in chunks:
-            out.write(chunk)
+        _print_outbox(call(settings, list_outbox), args.json)
 
 
 async def list_outbox(services: Services) -> list[dict[str, object]]:
@@ -311,9 +228,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
 
     demo = None
     if args.demo:
-        demo = _call(settings, projects.ensure_demo)
+        demo = call(settings, projects.ensure_demo)
     else:
-        _call(settings, lambda s: migrate.upgrade(s.db))
+        call(settings, lambda s: migrate.upgrade(s.db))
     base = f"http://{args.host}:{args.port}"
     if settings.dev:
         if isinstance(demo, projects.CreatedProject):

@@ -109,6 +109,8 @@ def _link_template(value: str) -> bool:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = setting("AMEND_DATABASE_URL", "sqlite+aiosqlite:///./amend.db")
+    # PostgreSQL: a direct connection for LISTEN, when database_url goes through a pooler.
+    database_listen_url: str | None = setting("AMEND_DATABASE_LISTEN_URL", None, secret=True)
     # Missing: generated once into the secret file (`from_env`).
     secret_key: str = setting("AMEND_SECRET_KEY", "", secret=True)
     # Accepted for verifying tokens only, so a rotated key does not sign everyone out at once.
@@ -153,6 +155,11 @@ class Settings:
     db_pool_size: int = setting("AMEND_DB_POOL_SIZE", 10, minimum=1)
     db_max_overflow: int = setting("AMEND_DB_MAX_OVERFLOW", 10)
     db_pool_timeout: float = setting("AMEND_DB_POOL_TIMEOUT", 2.0)
+    # PostgreSQL: a database that stops answering becomes a 503 within these (seconds).
+    db_connect_timeout: float = setting("AMEND_DB_CONNECT_TIMEOUT", 1.0, minimum=0.05)
+    db_statement_timeout: float = setting("AMEND_DB_STATEMENT_TIMEOUT", 1.5, minimum=0.05)
+    # PostgreSQL reached directly (no transaction pooler): keep prepared statements.
+    db_server_prepared: bool = setting("AMEND_DB_SERVER_PREPARED", False)
     log_level: str = setting("AMEND_LOG_LEVEL", "info", choices=LOG_LEVELS, lower=True)
     # argon2id parameters; the defaults are OWASP's (19 MiB, t=2, p=1). Lower them only for
     # test suites: every stored hash records its own parameters and is upgraded on sign-in.
@@ -171,6 +178,11 @@ class Settings:
     @property
     def graphiql(self) -> bool:
         return self.dev
+
+    @property
+    def listen_url(self) -> str:
+        """Where LISTEN connects: AMEND_DATABASE_LISTEN_URL, else the database URL."""
+        return self.database_listen_url or self.database_url
 
     @classmethod
     def from_env(

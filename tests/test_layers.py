@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"services"},
     {"graphql", "rest", "http"},
     {"app", "asgi"},
-    {"cli", "__main__"},
+    {"cli", "cli_data", "__main__"},
 ]
 FRAMEWORKS = {"starlette", "strawberry", "uvicorn", "graphql", "fastapi"}
 SQL = {"sqlalchemy", "sqlmodel", "alembic", "aiosqlite", "asyncpg"}

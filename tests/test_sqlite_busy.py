@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from api.core.errors import Unavailable
-from api.store import Database, engine
+from api.store import Database, sqlite
 from tests.db import BACKEND, TestDB
 
 if BACKEND == "sqlite":
@@ -61,7 +61,7 @@ if BACKEND == "sqlite":
         db: TestDB, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         assert db.path is not None
-        monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 300)
+        monkeypatch.setattr(sqlite, "SQLITE_BUSY_TIMEOUT_MS", 300)
         database = Database(db.url)
         with closing(sqlite3.connect(db.path, isolation_level=None)) as other:
             other.execute("BEGIN IMMEDIATE")

@@ -32,6 +32,9 @@ class Services:
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
+            connect_timeout=settings.db_connect_timeout,
+            statement_timeout=settings.db_statement_timeout,
+            server_prepared=settings.db_server_prepared,
         )
         sealer = Sealer(
             settings.secret_key,
@@ -40,7 +43,7 @@ class Services:
         return cls(
             settings=settings,
             db=db,
-            events=UserEvents(settings.database_url),
+            events=UserEvents(settings.listen_url),
             delivery=DeliveryWorker(
                 db, mailer_for(settings.mailer, show_secrets=settings.dev), sealer
             ),

@@ -26,7 +26,7 @@ class UserEvents:
     def __init__(self, database_url: str) -> None:
         self._watchers: dict[int, set[asyncio.Queue[None]]] = defaultdict(set)
         self._listener = (
-            store_events.Listener(database_url, self._wake)
+            store_events.Listener(database_url, self._wake, self._wake_all)
             if database_url.startswith("postgresql")
             else None
         )
@@ -44,6 +44,10 @@ class UserEvents:
             # A full queue already holds a wake-up: the watcher will re-read the user anyway.
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
+
+    def _wake_all(self) -> None:
+        for user_pk in list(self._watchers):
+            self._wake(user_pk)
 
     async def watch(self, user_pk: int) -> AsyncIterator[None]:
         """Yields once per committed change of the user (changes may coalesce)."""

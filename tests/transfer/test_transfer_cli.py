@@ -240,5 +240,5 @@ async def test_a_progress_bar_runs_on_stderr_when_it_is_a_terminal(
         out, _ = proc.communicate(timeout=60)
     os.close(primary)
     assert proc.returncode == 0
-    assert b"checking" in terminal and b"writing" in terminal and b"lines" in terminal
+    assert b"checking" in terminal and b"writing" in terminal
     assert out.decode().startswith("imported 2,")

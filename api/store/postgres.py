@@ -1,0 +1,280 @@
+"""PostgreSQL: asyncpg directly, with the same precompiled statements as SQLite.
+
+Built to work through PgBouncer in transaction pooling mode, where consecutive transactions of
+one client connection may run on different server connections. So nothing outlives a
+transaction on the server:
+
+- statements are unnamed (asyncpg's statement cache is off): a named prepared statement would
+  live on one server connection, and asyncpg's names (`__asyncpg_stmt_1__`) collide between
+  processes sharing one;
+- every `read()` and `write()` block is one transaction: an unnamed statement is parsed and
+  executed in two round trips, and only a transaction keeps both on one server connection;
+- connections set nothing on the session (no `SET`, no startup parameters beyond the user
+  and database).
+
+Every connect and statement has a time-out, so a database that stops answering turns into
+`Unavailable` (503) within seconds instead of requests that hang; a connection that failed or
+timed out is closed, never reused, and idle connections the server has closed are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from contextvars import Token
+from typing import Any
+
+import asyncpg
+import orjson
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
+
+from api.core.errors import TransientConflict, Unavailable
+from api.store.statements import (
+    IN_READ,
+    Params,
+    Plan,
+    Prepared,
+    Row,
+    Statement,
+    Tx,
+    reading,
+    refuse_write_inside_read,
+)
+
+# PostgreSQL: serialization_failure, deadlock_detected.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# The server going away or refusing work: admin_shutdown, crash_shutdown, cannot_connect_now,
+# query_canceled (our statement time-out), too_many_connections.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "57014", "53300"})
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _json_encode(value: Any) -> str:
+    """The codec's encoder: a JSON column's bind processor has already serialised the value."""
+    return value if isinstance(value, str) else _json_dumps(value)
+
+
+def dsn(url: str) -> str:
+    """`postgresql+asyncpg://…` (SQLAlchemy's form) -> `postgresql://…` (libpq's)."""
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def translate(error: BaseException, sql: str = "", params: Sequence[Any] = ()) -> BaseException:
+    """The store's exception for a driver error: IntegrityError, TransientConflict or
+    Unavailable; anything else unchanged."""
+    state = getattr(error, "sqlstate", None)
+    if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        return IntegrityError(sql, params, error)
+    if state in RETRYABLE_SQLSTATES:
+        return TransientConflict(str(error))
+    if state in _UNAVAILABLE_SQLSTATES or broken(error):
+        return Unavailable("the database is unreachable")
+    return error
+
+
+def broken(error: BaseException) -> bool:
+    """Whether the connection the error came from can no longer be trusted."""
+    return (
+        isinstance(
+            error,
+            OSError
+            | TimeoutError
+            | asyncpg.InterfaceError
+            | asyncpg.PostgresConnectionError
+            | asyncpg.exceptions.InternalClientError,
+        )
+        or getattr(error, "sqlstate", None) in _UNAVAILABLE_SQLSTATES
+    )
+
+
+class PostgresPool:
+    """Up to `limit` connections; a wait for a free one or for a connect is bounded."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        limit: int,
+        timeout: float,
+        connect_timeout: float,
+        statement_timeout: float,
+        server_prepared: bool = False,
+    ) -> None:
+        self.dsn = dsn(url)
+        # Direct connections only (no transaction pooler): named statements, cached per
+        # connection, run in one round trip, and reads need no transaction around them.
+        self.server_prepared = server_prepared
+        self.limit = limit
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.statement_timeout = statement_timeout
+        self._idle: list[asyncpg.Connection] = []
+        self._open = 0
+        self._freed: asyncio.Condition | None = None
+
+    async def _connect(self) -> asyncpg.Connection:
+        try:
+            conn = await asyncpg.connect(
+                self.dsn,
+                timeout=self.connect_timeout,
+                command_timeout=self.statement_timeout,
+                statement_cache_size=256 if self.server_prepared else 0,
+            )
+        except Exception as error:
+            raise Unavailable("cannot connect to the database") from error
+        try:
+            # The codecs' type look-up is a statement too: inside a transaction, like all.
+            async with conn.transaction():
+                for name in ("json", "jsonb"):
+                    await conn.set_type_codec(
+                        name, encoder=_json_encode, decoder=orjson.loads, schema="pg_catalog"
+                    )
+        except Exception as error:
+            conn.terminate()
+            raise translate(error) from error
+        return conn
+
+    async def acquire(self) -> asyncpg.Connection:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.is_closed():
+                return conn
+            self._open -= 1
+        if self._open < self.limit:
+            self._open += 1
+            try:
+                return await self._connect()
+            except BaseException:
+                self._open -= 1
+                await self._notify()
+                raise
+        if self._freed is None:
+            self._freed = asyncio.Condition()
+        async with self._freed:
+            try:
+                await asyncio.wait_for(
+                    self._freed.wait_for(lambda: bool(self._idle) or self._open < self.limit),
+                    self.timeout,
+                )
+            except TimeoutError:
+                raise Unavailable("no database connection is free") from None
+        return await self.acquire()
+
+    async def _notify(self) -> None:
+        if self._freed is not None:
+            async with self._freed:
+                self._freed.notify()
+
+    async def release(self, conn: asyncpg.Connection, *, discard: bool = False) -> None:
+        if discard or conn.is_closed():
+            conn.terminate()
+            self._open -= 1
+        else:
+            self._idle.append(conn)
+        await self._notify()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.terminate()
+        self._open -= len(idle)
+
+
+class PostgresTx(Tx):
+    __slots__ = ("_conn", "_dialect", "failed")
+    is_postgres = True
+
+    def __init__(self, conn: asyncpg.Connection, dialect: Dialect) -> None:
+        super().__init__()
+        self._conn = conn
+        self._dialect = dialect
+        self.failed = False  # the connection broke: close it rather than reuse it
+
+    def _plan(self, stmt: Statement) -> Plan:
+        if isinstance(stmt, Prepared):
+            return stmt.plan(self._dialect)
+        return Plan(stmt, self._dialect)
+
+    async def all(self, stmt: Statement, params: Params = None) -> list[Row]:
+        plan = self._plan(stmt)
+        values = plan.params(params)
+        try:
+            raw = await self._conn.fetch(plan.sql, *values)
+        except Exception as error:
+            raise self._failure(error, plan.sql, values) from error
+        return plan.rows(raw, tuple(raw[0].keys()) if raw else ())
+
+    async def run(self, stmt: Statement, params: Params = None) -> int:
+        plan = self._plan(stmt)
+        values = plan.params(params)
+        try:
+            status = await self._conn.execute(plan.sql, *values)
+        except Exception as error:
+            raise self._failure(error, plan.sql, values) from error
+        count = status.rsplit(" ", 1)[-1]
+        return int(count) if count.isdigit() else 0
+
+    def _failure(self, error: Exception, sql: str, values: Sequence[Any]) -> BaseException:
+        if broken(error):
+            self.failed = True
+        return translate(error, sql, values)
+
+
+class PostgresBlock:
+    """`Database.read()` and `Database.write()` on PostgreSQL: one transaction on a pooled
+    connection, committed when the block exits normally, rolled back otherwise."""
+
+    __slots__ = ("_begun", "_conn", "_dialect", "_pool", "_token", "_tx", "_write")
+
+    def __init__(self, pool: PostgresPool, dialect: Dialect, *, write: bool) -> None:
+        self._pool = pool
+        self._dialect = dialect
+        self._write = write
+        self._tx: PostgresTx | None = None
+        self._token: Token[asyncio.Task[Any] | None] | None = None
+        self._begun = True
+
+    async def __aenter__(self) -> Tx:
+        if self._write:
+            refuse_write_inside_read()
+        conn = await self._pool.acquire()
+        self._begun = self._write or not self._pool.server_prepared
+        try:
+            if self._begun:
+                await conn.execute("BEGIN")
+        except Exception as error:
+            await self._pool.release(conn, discard=True)
+            raise translate(error) from error
+        self._tx = PostgresTx(conn, self._dialect)
+        if not self._write:
+            self._token = reading()
+        return self._tx
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
+        tx = self._tx
+        assert tx is not None
+        if self._token is not None:
+            IN_READ.reset(self._token)
+        conn, discard = tx._conn, tx.failed
+        try:
+            if self._begun and exc_type is None:
+                await conn.execute("COMMIT")
+            elif (
+                self._begun and not discard
+            ):  # (a broken connection is closed instead: nothing to commit)
+                await conn.execute("ROLLBACK")
+        except Exception as error:
+            discard = True
+            if exc_type is None:
+                raise translate(error) from error
+        except BaseException:  # cancelled mid-commit: the connection's state is unknown
+            discard = True
+            raise
+        finally:
+            await self._pool.release(conn, discard=discard)
+        if exc_type is None:
+            tx.run_after_commit()

@@ -108,7 +108,10 @@ async def test_every_credential_route_takes_the_one_step(
     body = await gql(client, ME, headers=jane.auth)
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", body
     # One notice, to the address the account had before the change.
-    assert db.sql("SELECT \"to\" FROM outbox WHERE kind = 'credentials_changed'") == [(EMAIL,)]
+    assert db.sql(
+        "SELECT \"to\" FROM outbox WHERE kind IN "
+        "('credentials_changed', 'email_change_revert', 'password_changed')"
+    ) == [(EMAIL,)]
     # One audit entry naming the route's action.
     assert db.sql(
         "SELECT count(*) FROM audit_events WHERE user_pk = ? AND action = ?", (user_pk, action)

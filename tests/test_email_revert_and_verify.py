@@ -90,7 +90,7 @@ async def test_revert_refused_when_another_account_took_the_old_address(
     client: httpx.AsyncClient, services: Services, project: ProjectKeys, db: TestDB, jane: Account
 ) -> None:
     await change_email(client, jane, NEW_EMAIL)
-    token = token_in(queued(db, kind="credentials_changed", to=EMAIL)[0])
+    token = token_in(queued(db, kind="email_change_revert", to=EMAIL)[0])
     await sign_up(client, project.api_key, "mallory", email=EMAIL)
     payload = await call(client, REVERT, {"token": token}, "revertEmailChange")
     assert [e["code"] for e in payload["errors"]] == ["EMAIL_TAKEN"]
@@ -101,7 +101,7 @@ async def test_revert_token_expires(
     client: httpx.AsyncClient, project: ProjectKeys, db: TestDB, jane: Account
 ) -> None:
     await change_email(client, jane, NEW_EMAIL)
-    token = token_in(queued(db, kind="credentials_changed", to=EMAIL)[0])
+    token = token_in(queued(db, kind="email_change_revert", to=EMAIL)[0])
     db.sql("UPDATE recovery_tokens SET expires_at = ?", (now_ms() - 1,))
     payload = await call(client, REVERT, {"token": token}, "revertEmailChange")
     assert [e["code"] for e in payload["errors"]] == ["INVALID_CODE"]
@@ -120,7 +120,7 @@ async def test_verified_email_change_mails_a_revert_link_to_the_old_address(
         headers=jane.auth,
     )
     assert body["data"]["confirmEmailChange"]["errors"] == [], body
-    [notice] = queued(db, kind="credentials_changed", to=EMAIL)
+    [notice] = queued(db, kind="email_change_revert", to=EMAIL)
     token = token_in(notice)
     payload = await call(client, REVERT, {"token": token}, "revertEmailChange")
     assert payload["user"] == {"email": EMAIL, "emailVerified": True}
@@ -133,7 +133,7 @@ async def test_rest_email_change_mails_a_revert_link_to_the_old_address(
         "/api/user/v1/update", json={"eml": NEW_EMAIL}, headers={"X-Access-Token": jane.token}
     )
     assert r.json()["code"] == 0, r.text
-    [notice] = queued(db, kind="credentials_changed", to=EMAIL)
+    [notice] = queued(db, kind="email_change_revert", to=EMAIL)
     assert REVERT_URL.replace("{token}", token_in(notice)) in notice
 
 

@@ -381,7 +381,9 @@ async def test_credential_change_queues_one_notice_delivered_over_smtp(
 
     # Queued with the change, not yet delivered (no worker runs under the ASGI transport).
     [row] = outbox_rows(db)
-    assert (row.to, row.kind, row.subject) == (change.to, "credentials_changed", change.subject)
+    # An email change's notice is the "this wasn't me" mail (SPEC §11).
+    kind = "email_change_revert" if "email" in change.subject else "credentials_changed"
+    assert (row.to, row.kind, row.subject) == (change.to, kind, change.subject)
     assert (row.delivered_at, row.attempts, row.last_error) == (None, 0, None)
     # An email change's notice carries the "this wasn't me" link: sealed until delivered.
     [(sealed,)] = db.sql("SELECT sealed FROM outbox")
@@ -838,7 +840,7 @@ async def test_outbox_command_lists_notices(
     for notice in notices:
         assert set(notice) == keys
         assert ISO_MS.match(notice["created_at"])
-        assert notice["kind"] == "credentials_changed"
+        assert notice["kind"] in ("credentials_changed", "email_change_revert")
         assert_no_secret(notice["body"])
     queued, delivered = notices  # newest first
     assert (queued["to"], queued["delivered_at"], queued["attempts"]) == (

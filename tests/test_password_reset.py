@@ -79,7 +79,7 @@ async def test_password_reset_end_to_end(
     assert not await signs_in(client, project, "jane", PASSWORD)
     [(action,)] = db.sql("SELECT action FROM audit_events WHERE action = 'reset_password'")
     assert action == "reset_password"
-    assert queued(db, kind="credentials_changed", to=EMAIL)  # the notice of the change
+    assert queued(db, kind="password_changed", to=EMAIL)  # the notice of the change
 
     # Single use.
     again = await call(

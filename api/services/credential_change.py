@@ -37,6 +37,7 @@ class CredentialChange:
     keep_pending_email: bool = False  # the change itself just started a pending email change
     project_id: str | None = None  # when the request carries no key or session (recovery)
     revertible: bool = True  # an email change mails the old address a "this wasn't me" link
+    notice: str = "credentials_changed"  # the outbox kind of the notice (SPEC §9, §11)
 
 
 async def committed(
@@ -63,6 +64,7 @@ async def committed(
         now=now,
         revert=revert,
         sealer=services.sealer,
+        kind=change.notice,
     )
     tx.after_commit.append(services.delivery.kick)
     await services.events.changed(tx, updated.pk)

@@ -39,11 +39,13 @@ async def credentials_changed(
     now: int,
     revert: OneTimeLink | None = None,
     sealer: Sealer | None = None,
+    kind: str = "credentials_changed",
 ) -> None:
     """Queue one notice for a committed-with-this-transaction credential change: to the old
     address when the email changed (the new owner of the account must not be the only one
     told), else to the current one. A user without an email address cannot be told. With
-    `revert`, the notice carries the "this wasn't me" link that undoes an email change."""
+    `revert`, the notice carries the "this wasn't me" link that undoes an email change (its
+    kind is then `email_change_revert`, SPEC §11)."""
     to = old_email or user.email
     if not to:
         return
@@ -59,13 +61,14 @@ async def credentials_changed(
             f"Then choose a new password with the reset link we send you.\n\n"
             "If this was you, ignore this message."
         )
-        await _queue(tx, user, to, "credentials_changed", f"Your {what} changed", body, now, sealer)
+        subject = f"Your {what} changed"
+        await _queue(tx, user, to, "email_change_revert", subject, body, now, sealer)
         return
     await outbox.queue(
         tx,
         user_pk=user.pk,
         to=to,
-        kind="credentials_changed",
+        kind=kind,
         subject=f"Your {what} changed",
         body=body + SIGN_OFF,
         now=now,

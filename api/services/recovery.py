@@ -169,6 +169,7 @@ async def reset_password(ctx: RequestContext, *, token: str, password: str) -> C
             fields=("password",),
             actor=Actor.USER,
             project_id=spent.project_id,
+            notice="password_changed",
         )
         await credential_change_step.committed(ctx, tx, updated, change, now=now)
     return CredentialsChange(user=updated, reauthentication_required=True)

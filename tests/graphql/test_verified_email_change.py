@@ -211,7 +211,7 @@ async def test_confirm_applies_the_change_and_revokes_every_session(
     # The old address is told (after the code notice to the new one).
     assert [(to, kind) for to, kind, _ in notices(db)] == [
         (NEW_EMAIL, "email_change_code"),
-        (EMAIL, "credentials_changed"),
+        (EMAIL, "email_change_revert"),
     ]
     assert PASSWORD not in notices(db)[1][2]
 
@@ -366,7 +366,7 @@ async def test_concurrent_confirmations_apply_once(
             assert error_codes(payload) == [("INVALID_CODE", ["code"])], body
     assert applied == 1
     kinds = [kind for _, kind, _ in notices(db)]
-    assert kinds.count("credentials_changed") == 1
+    assert kinds.count("email_change_revert") == 1
     [(count,)] = db.sql("SELECT COUNT(*) FROM audit_events WHERE action = 'confirm_email_change'")
     assert count == 1
 
@@ -508,7 +508,7 @@ async def test_credentials_rest_api_stays_immediate(
     assert token is not None
     me = await read_me(client, token)
     assert (me["email"], me["emailVerified"]) == (NEW_EMAIL, False)
-    assert [(to, kind) for to, kind, _ in notices(db)] == [(EMAIL, "credentials_changed")]
+    assert [(to, kind) for to, kind, _ in notices(db)] == [(EMAIL, "email_change_revert")]
 
 
 async def test_rest_change_while_a_code_is_pending(
@@ -540,7 +540,7 @@ async def test_immediate_mode_changes_at_once(
     assert payload["user"]["email"] == NEW_EMAIL
     assert cookie_cleared(r)
     assert pending(db) == []
-    assert [(to, kind) for to, kind, _ in notices(db)] == [(EMAIL, "credentials_changed")]
+    assert [(to, kind) for to, kind, _ in notices(db)] == [(EMAIL, "email_change_revert")]
     token = await new_token(client, project, NEW_EMAIL)
     assert token is not None
     _, payload = await confirm(client, token, "123456")

@@ -25,3 +25,15 @@ def test_module_and_its_functions_are_small(path: Path) -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             length = (node.end_lineno or node.lineno) - node.lineno + 1
             assert length <= MAX_FUNCTION_LINES, f"{name}:{node.name} has {length} lines"
+
+
+SCRIPTS = API.parent / "scripts"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in SCRIPTS.iterdir() if p.is_file()),
+    ids=lambda p: p.name,
+)
+def test_every_script_is_small(path: Path) -> None:
+    assert path.read_text().count("\n") <= MAX_MODULE_LINES

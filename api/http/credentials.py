@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from starlette.requests import HTTPConnection
+from strawberry.http.websocket_origin import is_same_origin
 
 from api.config import Settings
 from api.services.container import Services
@@ -89,5 +90,7 @@ def credentials_of(conn: HTTPConnection, settings: Settings) -> Credentials:
         origin=h.get(b"origin"),
         ip=client_ip(conn, settings.trusted_proxies),
         user_agent=h.get(b"user-agent"),
-        websocket=conn.scope["type"] == "websocket",
+        cross_origin_socket=conn.scope["type"] == "websocket"
+        and (origin := h.get(b"origin")) is not None
+        and not is_same_origin(origin, conn.headers.get("host")),
     )

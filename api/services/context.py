@@ -29,8 +29,9 @@ class Credentials:
     origin: str | None = None
     ip: str | None = None
     user_agent: str | None = None
-    # A WebSocket: what it carries reaches the origin's script with no CORS check between.
-    websocket: bool = False
+    # A WebSocket opened by a page on another origin: what it carries reaches that page's
+    # script with no CORS check between.
+    cross_origin_socket: bool = False
 
 
 class RequestContext:
@@ -92,7 +93,7 @@ class RequestContext:
             if not project.allow_no_origin and not self._master:
                 raise AmendError(Reason.ORIGIN_REQUIRED, "requests without an Origin are refused")
         elif not project.origin_allowed(origin) or (
-            self.credentials.websocket and not project.lists_origin(origin)
+            self.credentials.cross_origin_socket and not project.lists_origin(origin)
         ):
             raise AmendError(Reason.ORIGIN_NOT_ALLOWED, "this origin is not allowed")
 

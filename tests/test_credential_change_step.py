@@ -109,7 +109,7 @@ async def test_every_credential_route_takes_the_one_step(
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", body
     # One notice, to the address the account had before the change.
     assert db.sql(
-        "SELECT \"to\" FROM outbox WHERE kind IN "
+        'SELECT "to" FROM outbox WHERE kind IN '
         "('credentials_changed', 'email_change_revert', 'password_changed')"
     ) == [(EMAIL,)]
     # One audit entry naming the route's action.

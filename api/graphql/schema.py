@@ -27,6 +27,7 @@ from strawberry.extensions import (
     ParserCache,
     SchemaExtension,
 )
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
@@ -35,6 +36,7 @@ from strawberry.types import ExecutionContext
 from api.core.errors import Unavailable
 from api.graphql.depth import MAX_DEPTH, depth_limit
 from api.graphql.errors import log_error, mark_response, redact_input, should_mask, top_level
+from api.graphql.hooks import ExtensionsRunner
 from api.graphql.resolvers import Mutation, Query, Subscription
 from api.graphql.rules import password_fields_error
 from api.graphql.scalars import SCALAR_MAP
@@ -191,6 +193,11 @@ class AmendSchema(strawberry.Schema):
         # The same dataclass with one property changed: no field to copy or forget.
         context.__class__ = _NamedOperation
         return context
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return ExtensionsRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

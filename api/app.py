@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib.resources import files
 
@@ -17,6 +17,7 @@ from starlette.staticfiles import StaticFiles
 from api.config import Settings
 from api.core.errors import AmendError, Unavailable, payload_too_large
 from api.graphql.errors import error_response as graphql_error_response
+from api.graphql.schema import ExtensionFactory
 from api.graphql.view import AmendGraphQL
 from api.http.edge import EdgeMiddleware
 from api.http.observability import Metrics
@@ -25,9 +26,16 @@ from api.services import health
 from api.services.container import Services
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    graphql_extensions: Sequence[ExtensionFactory] = (),
+) -> Starlette:
+    """`graphql_extensions`: Strawberry schema extensions (tracing, metrics...) run for every
+    GraphQL operation, after Amend's own."""
     services = services or Services.build(settings)
-    graphql = AmendGraphQL(services)
+    graphql = AmendGraphQL(services, extensions=graphql_extensions)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

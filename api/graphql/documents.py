@@ -1,12 +1,12 @@
-"""Documents that parsed and validated once, executed directly on later requests.
+"""Documents that parsed and validated once, executed without Strawberry's HTTP layer.
 
-A client sends the same few operation texts over and over. Strawberry's request pipeline
-(extension hooks around parsing, validation and execution, its HTTP adapters) costs more than
-Amend's own work on a small mutation, so the view runs a known-good document straight through
-graphql-core with the same schema, rules, error handling and response shape. Anything else:
-a text not seen before that fails to parse or validate, a subscription, an `Accept` asking for
-a streamed answer, an unusual body: goes through Strawberry's full pipeline, which writes the
-error answers.
+A client sends the same few operation texts over and over. Strawberry's HTTP view (its
+request adapters, a second Response object, its JSON encoding) costs more than Amend's own
+work on a small mutation, so the view hands a known-good document straight to the schema's
+`execute`: every schema extension runs, exactly as on the full pipeline, and the parser and
+validation caches answer from memory. Anything else: a text not seen before that fails to
+parse or validate, a subscription, an `Accept` asking for a streamed answer, an unusual body:
+goes through Strawberry's full view, which writes the error answers.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from graphql import (
     ASTValidationRule,
@@ -26,11 +25,9 @@ from graphql import (
     parse,
 )
 from graphql.validation import specified_rules
-from strawberry.extensions import MaskErrors
 from strawberry.schema.schema import validate_document
 
-from api.graphql.errors import should_mask
-from api.graphql.schema import AmendSchema, service_unavailable
+from api.graphql.schema import AmendSchema
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +75,3 @@ class Documents:
         if len(self._valid) > self._size:
             self._valid.popitem(last=False)
         return found
-
-
-def finish_errors(
-    schema: AmendSchema, errors: list[GraphQLError], response: Any
-) -> list[GraphQLError]:
-    """What the schema's extensions do to execution errors, in the same order: log and
-    redact, answer an exhausted pool with 503, then mask unexpected exceptions."""
-    schema.process_errors(errors)
-    errors = service_unavailable(errors, response)
-    return [_MASK.anonymise_error(e) if should_mask(e) else e for e in errors]
-
-
-# Strawberry's own masking, so both paths word a masked error alike.
-_MASK = MaskErrors(should_mask_error=should_mask)

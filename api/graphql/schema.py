@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError, OperationDefinitionNode
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+)
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.extensions import (
     AddValidationRules,
@@ -19,19 +26,23 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     SchemaExtension,
-    ValidationCache,
 )
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.types import ExecutionContext
 
 from api.core.errors import Unavailable
 from api.graphql.depth import MAX_DEPTH, depth_limit
 from api.graphql.errors import log_error, mark_response, redact_input, should_mask, top_level
+from api.graphql.hooks import ExtensionsRunner
 from api.graphql.resolvers import Mutation, Query, Subscription
 from api.graphql.rules import password_fields_error
 from api.graphql.scalars import SCALAR_MAP
+
+# A schema extension class, or a function building one: a fresh instance per operation.
+ExtensionFactory = type[SchemaExtension] | Callable[[], SchemaExtension]
 
 # Bounded caches: unique query texts cannot grow memory without limit.
 CACHE_SIZE = 256
@@ -65,6 +76,38 @@ class ServiceUnavailable(SchemaExtension):
         if errors:
             response = getattr(self.execution_context.context, "response", None)
             result.errors = service_unavailable(errors, response)  # type: ignore[union-attr]
+
+
+_Validated = tuple[GraphQLSchema, DocumentNode, list[GraphQLError]]
+
+
+class DocumentValidationCache(SchemaExtension):
+    """Strawberry's `ValidationCache`, keyed by the parsed document's identity.
+
+    `ValidationCache` keys an LRU cache by the document itself, and a graphql-core document
+    hashes its whole tree on every lookup (about a hundred nodes for a small mutation). The
+    parser cache hands out the same document object for the same text, so its identity is
+    the key; an entry holds its schema and document, so no identity is reused while cached."""
+
+    _results: OrderedDict[tuple[int, int, tuple[type[ASTValidationRule], ...]], _Validated] = (
+        OrderedDict()
+    )
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        schema, document = context.schema._schema, context.graphql_document
+        assert document is not None
+        key = (id(schema), id(document), context.validation_rules)
+        found = self._results.get(key)
+        if found is None or found[0] is not schema or found[1] is not document:
+            errors = validate_document(schema, document, context.validation_rules)
+            found = self._results[key] = (schema, document, errors)
+            if len(self._results) > CACHE_SIZE:
+                self._results.popitem(last=False)
+        else:
+            self._results.move_to_end(key)
+        context.pre_execution_errors = found[2]
+        yield
 
 
 class CachedNameConverter(NameConverter):
@@ -151,6 +194,11 @@ class AmendSchema(strawberry.Schema):
         context.__class__ = _NamedOperation
         return context
 
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return ExtensionsRunner(execution_context=execution_context, extensions=extensions)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -170,7 +218,10 @@ def build_schema(
     max_depth: int = MAX_DEPTH,
     max_aliases: int = 15,
     max_tokens: int = 2000,
+    extensions: Sequence[ExtensionFactory] = (),
 ) -> AmendSchema:
+    """`extensions` are added after Amend's own (tracing, metrics...): they run for every
+    operation, whichever path of the view executes it."""
     # Factories: Strawberry builds fresh extension instances per request; the parser and
     # validation caches live at module level and are shared across requests.
     # The limiters' validation rules are built once: a fresh rule class per request would
@@ -181,20 +232,21 @@ def build_schema(
     ]
     if not introspection:
         rules += DisableIntrospection().validation_rules
-    extensions: list[Callable[[], SchemaExtension]] = [
+    factories: list[ExtensionFactory] = [
         partial(MaxTokensLimiter, max_token_count=max_tokens),
         partial(AddValidationRules, rules),
         partial(ParserCache, maxsize=CACHE_SIZE),
-        partial(ValidationCache, maxsize=CACHE_SIZE),
+        DocumentValidationCache,
         partial(MaskErrors, should_mask_error=should_mask),
         ServiceUnavailable,
+        *extensions,
     ]
     schema = AmendSchema(
         execution_context_class=AmendExecutionContext,
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=extensions,
+        extensions=factories,
         config=StrawberryConfig(
             disable_field_suggestions=not field_suggestions,
             scalar_map=SCALAR_MAP,

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib.resources import files
-from inspect import isawaitable
 from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import ExecutionResult, execute
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.execution import optimized_is_awaitable
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http.parse_content_type import parse_content_type
-from strawberry.schema._graphql_core import execution_context_class_kwargs
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult as StrawberryResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from api.core import jsontext
 from api.core.errors import AmendError, Reason, Unavailable
 from api.graphql.context import Context
-from api.graphql.documents import Documents, finish_errors
+from api.graphql.documents import Documents
 from api.graphql.errors import error_response
 from api.graphql.media import (
     GRAPHQL_RESPONSE_TYPE,
@@ -34,7 +32,7 @@ from api.graphql.media import (
     failed_before_execution,
     prefers_graphql_response,
 )
-from api.graphql.schema import AmendSchema, build_schema
+from api.graphql.schema import AmendSchema, ExtensionFactory, build_schema
 from api.graphql.sockets import TextFrames, check_connection
 from api.http.credentials import request_context
 from api.http.middleware import raw_header, replaying
@@ -45,6 +43,7 @@ _ORIGIN_LISTED = "amend.origin_listed"
 _REQUEST_KEYS = frozenset({"query", "variables", "operationName"})
 # Set on the scope by `process_result` for the pipeline's status and media type.
 _FAILED_EARLY = "amend.failed_before_execution"
+_DIRECT_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 
 # A client watches its own account: a handful of streams per socket is plenty.
 MAX_SUBSCRIPTIONS_PER_CONNECTION = 5
@@ -53,7 +52,7 @@ MAX_SUBSCRIPTIONS_PER_CONNECTION = 5
 class AmendGraphQL(GraphQL[Context, None]):
     websocket_adapter_class = TextFrames
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, extensions: Sequence[ExtensionFactory] = ()) -> None:
         settings = services.settings
         super().__init__(
             build_schema(
@@ -62,6 +61,7 @@ class AmendGraphQL(GraphQL[Context, None]):
                 max_depth=settings.max_query_depth,
                 max_aliases=settings.max_aliases,
                 max_tokens=settings.max_tokens,
+                extensions=extensions,
             ),
             graphql_ide="graphiql" if settings.graphiql else None,
             # Queries may use GET (cacheable, idempotent); Strawberry refuses mutations there.
@@ -155,23 +155,17 @@ class AmendGraphQL(GraphQL[Context, None]):
         request = Request(scope, receive)
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
-        result = execute(
-            self.schema._schema,
-            document.node,
-            context_value=context,
+        # Strawberry's own execution, with every schema extension: the parser and validation
+        # caches answer this text from memory.
+        result = await self.schema.execute(
+            query,
             variable_values=variables,
+            context_value=context,
             operation_name=operation_name,
-            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-            **execution_context_class_kwargs(self.schema.execution_context_class),
+            allowed_operation_types=_DIRECT_OPERATIONS,
         )
-        if isawaitable(result):
-            result = await result
-        assert isinstance(result, ExecutionResult)
-        early = failed_before_execution(result.data, result.errors)  # the variables did not coerce
-        answer: GraphQLHTTPResponse = {} if early else {"data": result.data}
-        if result.errors:
-            errors = finish_errors(self.schema, list(result.errors), sub_response)
-            answer["errors"] = [e.formatted for e in errors]
+        answer = await self.process_result(request, result)
+        early = bool(scope.get(_FAILED_EARLY))  # the variables did not coerce
         # What `create_response` builds, sent without a second Response object.
         body = orjson.dumps(answer)
         graphql_response = prefers_graphql_response(raw_header(scope, b"accept"))

@@ -161,16 +161,13 @@ async def reset_password(ctx: RequestContext, *, token: str, password: str) -> C
     async with ctx.services.db.write() as tx:
         spent = await _spend(ctx, tx, RESET, token, now)
         changes = {"password_hash": new_hash, "email_verified": True}
-        updated = await users.update_versioned(tx, spent.user, changes)
-        if updated is None:  # pragma: no cover - the row is locked or the writer serialised
-            raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
         change = CredentialChange(
             action="reset_password",
             fields=("password",),
             actor=Actor.USER,
             project_id=spent.project_id,
         )
-        await credential_change_step.committed(ctx, tx, updated, change, now=now)
+        updated = await credential_change_step.store(ctx, tx, spent.user, changes, change, now=now)
     return CredentialsChange(user=updated, reauthentication_required=True)
 
 
@@ -192,9 +189,6 @@ async def revert_email_change(ctx: RequestContext, *, token: str) -> Credentials
             "email_canonical": canonical_email(spent.email),
             "email_verified": True,
         }
-        updated = await users.update_versioned(tx, current, changes)
-        if updated is None:  # pragma: no cover - the row is locked or the writer serialised
-            raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
         change = CredentialChange(
             action="revert_email_change",
             fields=("email",),
@@ -202,7 +196,7 @@ async def revert_email_change(ctx: RequestContext, *, token: str) -> Credentials
             project_id=spent.project_id,
             revertible=False,
         )
-        await credential_change_step.committed(ctx, tx, updated, change, now=now)
+        updated = await credential_change_step.store(ctx, tx, current, changes, change, now=now)
         await _issue_reset(ctx, tx, updated, spent.project_id, reset_token, now)
     return CredentialsChange(user=updated, reauthentication_required=True)
 
@@ -212,18 +206,15 @@ async def _issue_reset(
 ) -> None:
     settings = ctx.services.settings
     assert user.email is not None
-    expires_at = now + settings.password_reset_ttl_seconds * 1000
-    await recovery_tokens.add(
+    expires_at = await credential_change_step.add_token(
+        ctx,
         tx,
-        digest=ctx.services.sealer.digest(RESET, token),
+        user,
         purpose=RESET,
-        endpoint_id=user.endpoint_id,
-        user_pk=user.pk,
-        identifier=canonical_email(user.email),
+        token=token,
         email=user.email,
-        ip=ctx.ip,
+        ttl_seconds=settings.password_reset_ttl_seconds,
         now=now,
-        expires_at=expires_at,
     )
     project = await projects.by_id(tx, project_id)
     link = notices.OneTimeLink(notices.link_for(settings.password_reset_url, token), expires_at)
@@ -254,19 +245,17 @@ async def send_email_verification(ctx: RequestContext) -> bool:
         if user.email is None or user.email_verified:
             return True
         token = new_token()
-        expires_at = now + services.settings.email_revert_ttl_seconds * 1000
         await recovery_tokens.invalidate(tx, user_pk=user.pk, purposes=(VERIFY,), now=now)
-        await recovery_tokens.add(
+        expires_at = await credential_change_step.add_token(
+            ctx,
             tx,
-            digest=services.sealer.digest(VERIFY, token),
+            user,
             purpose=VERIFY,
-            endpoint_id=user.endpoint_id,
-            user_pk=user.pk,
-            identifier=key,
+            token=token,
             email=user.email,
-            ip=ctx.ip,
+            ttl_seconds=services.settings.email_revert_ttl_seconds,
             now=now,
-            expires_at=expires_at,
+            identifier=key,
         )
         link = notices.OneTimeLink(
             notices.link_for(services.settings.email_verify_url, token), expires_at

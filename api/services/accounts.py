@@ -18,6 +18,7 @@ from api.core.policy import (
     validate_password,
     validate_username,
 )
+from api.services import change_log
 from api.services.context import RequestContext
 from api.services.ratelimit import check_signups, reserve_attempt
 from api.store import attempts, audit, sessions, users
@@ -272,16 +273,13 @@ async def sign_out(ctx: RequestContext) -> None:
     now = now_ms()
     async with ctx.services.db.write() as tx:
         await sessions.revoke(tx, session_hex=caller.session.id, user_pk=caller.user.pk, now=now)
-        await ctx.services.events.changed(tx, caller.user.pk)
-        await audit.record(
+        await change_log.user_changed(
+            ctx,
             tx,
-            project_id=caller.project.id,
             user_pk=caller.user.pk,
+            project_id=caller.project.id,
             action="sign_out",
-            fields=[],
-            strategy=None,
-            actor=Actor.USER,
-            ip=ctx.ip,
+            fields=(),
             now=now,
         )
 
@@ -296,16 +294,13 @@ async def revoke_session(ctx: RequestContext, session_id: str) -> bool:
             tx, session_hex=hex_id, user_pk=caller.user.pk, now=now
         )
         if revoked:
-            await ctx.services.events.changed(tx, caller.user.pk)
-            await audit.record(
+            await change_log.user_changed(
+                ctx,
                 tx,
-                project_id=caller.project.id,
                 user_pk=caller.user.pk,
+                project_id=caller.project.id,
                 action="revoke_session",
-                fields=[],
-                strategy=None,
-                actor=Actor.USER,
-                ip=ctx.ip,
+                fields=(),
                 now=now,
             )
     if not revoked:

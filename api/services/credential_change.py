@@ -16,9 +16,9 @@ from api.core.errors import AmendError, Reason
 from api.core.models import Actor, User
 from api.core.policy import canonical_email
 from api.security.sealing import new_token
-from api.services import notices
+from api.services import change_log, notices
 from api.services.context import RequestContext
-from api.store import Tx, audit, email_changes, recovery_tokens, sessions, users
+from api.store import Tx, email_changes, recovery_tokens, sessions, users
 
 # Purposes of recovery tokens (a token of one purpose never answers for another).
 RESET = "password_reset"
@@ -114,19 +114,16 @@ async def committed(
         sealer=services.sealer,
     )
     tx.after_commit.append(services.delivery.kick)
-    await services.events.changed(tx, updated.pk)
-    project_id = change.project_id or (await ctx.project()).id
-    fields = change.audit_fields if change.audit_fields is not None else change.fields
-    await audit.record(
+    await change_log.user_changed(
+        ctx,
         tx,
-        project_id=project_id,
         user_pk=updated.pk,
+        project_id=change.project_id or (await ctx.project()).id,
         action=change.action,
-        fields=list(fields),
+        fields=change.audit_fields if change.audit_fields is not None else change.fields,
+        now=now,
         strategy=change.strategy,
         actor=change.actor,
-        ip=ctx.ip,
-        now=now,
     )
     ctx.forget_caller()
 

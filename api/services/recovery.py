@@ -14,13 +14,13 @@ from api.core.errors import AmendError, Reason
 from api.core.models import Actor, User
 from api.core.policy import canonical_email, validate_password
 from api.security.sealing import new_token
+from api.services import change_log, notices
 from api.services import credential_change as credential_change_step
-from api.services import notices
 from api.services.accounts import identifier_keys
 from api.services.context import RequestContext
 from api.services.credential_change import RESET, REVERT, VERIFY, CredentialChange
 from api.services.credentials import CredentialsChange
-from api.store import Tx, attempts, audit, projects, recovery_tokens, users
+from api.store import Tx, attempts, projects, recovery_tokens, users
 
 
 def _invalid() -> AmendError:
@@ -290,16 +290,13 @@ async def verify_email(ctx: RequestContext, *, token: str) -> CredentialsChange:
             if written is None:  # pragma: no cover - the row is locked or the writer serialised
                 raise AmendError(Reason.VERSION_CONFLICT, "the account changed; try again")
             updated = written
-        await ctx.services.events.changed(tx, user.pk)
-        await audit.record(
+        await change_log.user_changed(
+            ctx,
             tx,
-            project_id=spent.project_id,
             user_pk=user.pk,
+            project_id=spent.project_id,
             action="verify_email",
-            fields=["email_verified"],
-            strategy=None,
-            actor=Actor.USER,
-            ip=ctx.ip,
+            fields=("email_verified",),
             now=now,
         )
     ctx.forget_caller()

@@ -87,7 +87,13 @@ def _clear_cookie(info: Info) -> None:
         clear_session_cookie(response, info.context.settings)
 
 
-def _auth_payload(signed_in: accounts.SignedIn) -> AuthPayload:
+async def _auth_payload(info: Info, signing_in: Awaitable[accounts.SignedIn]) -> AuthPayload:
+    """The payload of a sign-up or sign-in; on success the session cookie is set too."""
+    try:
+        signed_in = await signing_in
+    except AmendError as error:
+        return AuthPayload(errors=_payload_errors(info, error))
+    _set_cookie(info, signed_in)
     return AuthPayload(
         token=signed_in.token,
         user=User.from_view(signed_in.user),
@@ -152,37 +158,29 @@ def _maybe(value: Some[Any] | None) -> Any:
 class Mutation:
     @strawberry.mutation(description="Create a user in an endpoint and sign it in (API key).")
     async def sign_up(self, info: Info, input: SignUpInput) -> AuthPayload:
-        try:
-            signed_in = await accounts.sign_up(
-                info.context.auth,
-                accounts.SignUpInput(
-                    endpoint="users" if input.endpoint is None else input.endpoint,
-                    username=input.username,
-                    password=input.password,
-                    email=input.email,
-                    first_name=input.first_name,
-                    last_name=input.last_name,
-                    data=input.data,
-                ),
-            )
-        except AmendError as error:
-            return AuthPayload(errors=_payload_errors(info, error))
-        _set_cookie(info, signed_in)
-        return _auth_payload(signed_in)
+        signing_up = accounts.sign_up(
+            info.context.auth,
+            accounts.SignUpInput(
+                endpoint="users" if input.endpoint is None else input.endpoint,
+                username=input.username,
+                password=input.password,
+                email=input.email,
+                first_name=input.first_name,
+                last_name=input.last_name,
+                data=input.data,
+            ),
+        )
+        return await _auth_payload(info, signing_up)
 
     @strawberry.mutation(description="Sign in with a username or email (API key); sets the cookie.")
     async def sign_in(self, info: Info, input: SignInInput) -> AuthPayload:
-        try:
-            signed_in = await accounts.sign_in(
-                info.context.auth,
-                endpoint="users" if input.endpoint is None else input.endpoint,
-                identifier=input.identifier,
-                password=input.password,
-            )
-        except AmendError as error:
-            return AuthPayload(errors=_payload_errors(info, error))
-        _set_cookie(info, signed_in)
-        return _auth_payload(signed_in)
+        signing_in = accounts.sign_in(
+            info.context.auth,
+            endpoint="users" if input.endpoint is None else input.endpoint,
+            identifier=input.identifier,
+            password=input.password,
+        )
+        return await _auth_payload(info, signing_in)
 
     @strawberry.mutation(description="Revoke the current session and clear the cookie.")
     async def sign_out(self, info: Info) -> bool:

@@ -41,6 +41,11 @@ class CredentialChange:
     revertible: bool = True  # an email change mails the old address a "this wasn't me" link
 
 
+def verified_email(email: str) -> dict[str, Any]:
+    """The columns that make `email` the account's (verified) address."""
+    return {"email": email, "email_canonical": canonical_email(email), "email_verified": True}
+
+
 async def store(
     ctx: RequestContext,
     tx: Tx,

@@ -251,11 +251,7 @@ async def _apply_email(
     current = await users.by_pk(tx, user_pk, for_update=True)
     if current is None:
         raise AmendError(Reason.USER_NOT_FOUND, "no user found for this token")
-    changes = {
-        "email": new_email,
-        "email_canonical": canonical_email(new_email),
-        "email_verified": True,
-    }
+    changes = credential_change_step.verified_email(new_email)
     change = CredentialChange(
         action="confirm_email_change",
         fields=("email",),

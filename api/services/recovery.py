@@ -184,11 +184,7 @@ async def revert_email_change(ctx: RequestContext, *, token: str) -> Credentials
         holder = await users.by_email(tx, current.endpoint_id, canonical_email(spent.email))
         if holder is not None and holder.pk != current.pk:
             raise AmendError(Reason.EMAIL_TAKEN, "another account now uses this email address")
-        changes = {
-            "email": spent.email,
-            "email_canonical": canonical_email(spent.email),
-            "email_verified": True,
-        }
+        changes = credential_change_step.verified_email(spent.email)
         change = CredentialChange(
             action="revert_email_change",
             fields=("email",),

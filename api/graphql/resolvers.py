@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from starlette.responses import Response
@@ -42,6 +42,7 @@ from api.services import accounts, credentials, profile, records, recovery
 from api.services import audit_log as audit_service
 
 Info = strawberry.Info[Context, None]
+T = TypeVar("T")
 
 
 def _note_retry(info: Info, error: AmendError) -> None:
@@ -58,6 +59,14 @@ def _payload_errors(info: Info, error: AmendError) -> list[UserError]:
 def _top_level(info: Info, error: AmendError) -> errors.AmendGraphQLError:
     _note_retry(info, error)
     return errors.top_level(error)
+
+
+async def _answered(info: Info, outcome: Awaitable[T]) -> T:
+    """The service's answer, or its error as a top-level GraphQL error."""
+    try:
+        return await outcome
+    except AmendError as error:
+        raise _top_level(info, error) from None
 
 
 async def _credentials_payload(
@@ -105,26 +114,19 @@ async def _auth_payload(info: Info, signing_in: Awaitable[accounts.SignedIn]) ->
 class Query:
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: Info) -> User:
-        try:
-            return User.from_view(await accounts.me(info.context.auth))
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        return User.from_view(await _answered(info, accounts.me(info.context.auth)))
 
     @strawberry.field(description="The caller's sign-ins and sign-in attempts.")
     async def session(self, info: Info) -> SessionInfo:
-        try:
-            return SessionInfo.from_view(await accounts.session_info(info.context.auth))
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        return SessionInfo.from_view(
+            await _answered(info, accounts.session_info(info.context.auth))
+        )
 
     @strawberry.field(description="A record of an endpoint: its owner or the master key.")
     async def record(self, info: Info, endpoint: str, unique_id: str) -> Record:
-        try:
-            user = await records.get_record(
-                info.context.auth, endpoint=endpoint, unique_id=unique_id
-            )
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        user = await _answered(
+            info, records.get_record(info.context.auth, endpoint=endpoint, unique_id=unique_id)
+        )
         return Record.from_view(user)
 
     @strawberry.field(description="The caller's audit events, newest first (master: any user).")
@@ -135,15 +137,15 @@ class Query:
         after: str | None = None,
         unique_id: str | None = None,
     ) -> AuditConnection:
-        try:
-            page = await audit_service.audit_log(
+        page = await _answered(
+            info,
+            audit_service.audit_log(
                 info.context.auth,
                 first=20 if first is None else first,
                 after=after,
                 unique_id=unique_id,
-            )
-        except AmendError as error:
-            raise _top_level(info, error) from None
+            ),
+        )
         return AuditConnection(
             edges=[AuditEdge(cursor=c, node=AuditEvent.from_view(e)) for c, e in page.events],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
@@ -184,19 +186,13 @@ class Mutation:
 
     @strawberry.mutation(description="Revoke the current session and clear the cookie.")
     async def sign_out(self, info: Info) -> bool:
-        try:
-            await accounts.sign_out(info.context.auth)
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        await _answered(info, accounts.sign_out(info.context.auth))
         _clear_cookie(info)
         return True
 
     @strawberry.mutation(description="Revoke one of the caller's own sessions.")
     async def revoke_session(self, info: Info, id: strawberry.ID) -> bool:
-        try:
-            current = await accounts.revoke_session(info.context.auth, str(id))
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        current = await _answered(info, accounts.revoke_session(info.context.auth, str(id)))
         if current:
             _clear_cookie(info)
         return True
@@ -266,14 +262,14 @@ class Mutation:
         description="Mail a password-reset link when the account exists; true either way."
     )
     async def request_password_reset(self, info: Info, input: PasswordResetRequestInput) -> bool:
-        try:
-            return await recovery.request_password_reset(
+        return await _answered(
+            info,
+            recovery.request_password_reset(
                 info.context.auth,
                 endpoint="users" if input.endpoint is None else input.endpoint,
                 identifier=input.identifier,
-            )
-        except AmendError as error:
-            raise _top_level(info, error) from None
+            ),
+        )
 
     @strawberry.mutation(description="Set a new password with a reset token; signs out all.")
     async def reset_password(
@@ -292,10 +288,7 @@ class Mutation:
 
     @strawberry.mutation(description="Mail a verification link to the caller's unverified address.")
     async def send_email_verification(self, info: Info) -> bool:
-        try:
-            return await recovery.send_email_verification(info.context.auth)
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        return await _answered(info, recovery.send_email_verification(info.context.auth))
 
     @strawberry.mutation(description="Mark the email address verified with the token mailed to it.")
     async def verify_email(self, info: Info, token: str) -> UpdateCredentialsPayload:
@@ -331,10 +324,7 @@ class Subscription:
         if isinstance(params, dict) and isinstance(params.get("token"), str):
             # `connection_init` carries the token when the socket has no cookie.
             auth = auth.with_token(params["token"])
-        try:
-            caller = await accounts.me(auth)
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        caller = await _answered(info, accounts.me(auth))
         async for _ in auth.services.events.watch(caller.pk):
             try:
                 # Every event re-checks the session: a revoked session ends the stream.

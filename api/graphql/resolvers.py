@@ -81,6 +81,7 @@ async def _credentials_payload(
     return UpdateCredentialsPayload(
         user=User.from_view(result.user),
         reauthentication_required=result.reauthentication_required,
+        pending_email=result.pending_email,
     )
 
 
@@ -228,23 +229,14 @@ class Mutation:
     async def update_credentials(
         self, info: Info, input: UpdateCredentialsInput
     ) -> UpdateCredentialsPayload:
-        try:
-            result = await credentials.update_credentials(
-                info.context.auth,
-                email=input.email,
-                password=input.password,
-                current_password=input.current_password,
-                verifiable=True,
-            )
-        except AmendError as error:
-            return UpdateCredentialsPayload(errors=_payload_errors(info, error))
-        if result.reauthentication_required:
-            _clear_cookie(info)
-        return UpdateCredentialsPayload(
-            user=User.from_view(result.user),
-            reauthentication_required=result.reauthentication_required,
-            pending_email=result.pending_email,
+        change = credentials.update_credentials(
+            info.context.auth,
+            email=input.email,
+            password=input.password,
+            current_password=input.current_password,
+            verifiable=True,
         )
+        return await _credentials_payload(info, change)
 
     @strawberry.mutation(description="Apply a pending email change with the code sent to it.")
     async def confirm_email_change(self, info: Info, code: str) -> UpdateCredentialsPayload:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from starlette.responses import Response
@@ -42,6 +42,7 @@ from api.services import accounts, credentials, profile, records, recovery
 from api.services import audit_log as audit_service
 
 Info = strawberry.Info[Context, None]
+T = TypeVar("T")
 
 
 def _note_retry(info: Info, error: AmendError) -> None:
@@ -60,6 +61,14 @@ def _top_level(info: Info, error: AmendError) -> errors.AmendGraphQLError:
     return errors.top_level(error)
 
 
+async def _answered(info: Info, outcome: Awaitable[T]) -> T:
+    """The service's answer, or its error as a top-level GraphQL error."""
+    try:
+        return await outcome
+    except AmendError as error:
+        raise _top_level(info, error) from None
+
+
 async def _credentials_payload(
     info: Info, change: Awaitable[credentials.CredentialsChange]
 ) -> UpdateCredentialsPayload:
@@ -72,6 +81,7 @@ async def _credentials_payload(
     return UpdateCredentialsPayload(
         user=User.from_view(result.user),
         reauthentication_required=result.reauthentication_required,
+        pending_email=result.pending_email,
     )
 
 
@@ -87,7 +97,13 @@ def _clear_cookie(info: Info) -> None:
         clear_session_cookie(response, info.context.settings)
 
 
-def _auth_payload(signed_in: accounts.SignedIn) -> AuthPayload:
+async def _auth_payload(info: Info, signing_in: Awaitable[accounts.SignedIn]) -> AuthPayload:
+    """The payload of a sign-up or sign-in; on success the session cookie is set too."""
+    try:
+        signed_in = await signing_in
+    except AmendError as error:
+        return AuthPayload(errors=_payload_errors(info, error))
+    _set_cookie(info, signed_in)
     return AuthPayload(
         token=signed_in.token,
         user=User.from_view(signed_in.user),
@@ -99,26 +115,19 @@ def _auth_payload(signed_in: accounts.SignedIn) -> AuthPayload:
 class Query:
     @strawberry.field(description="The signed-in user.")
     async def me(self, info: Info) -> User:
-        try:
-            return User.from_view(await accounts.me(info.context.auth))
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        return User.from_view(await _answered(info, accounts.me(info.context.auth)))
 
     @strawberry.field(description="The caller's sign-ins and sign-in attempts.")
     async def session(self, info: Info) -> SessionInfo:
-        try:
-            return SessionInfo.from_view(await accounts.session_info(info.context.auth))
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        return SessionInfo.from_view(
+            await _answered(info, accounts.session_info(info.context.auth))
+        )
 
     @strawberry.field(description="A record of an endpoint: its owner or the master key.")
     async def record(self, info: Info, endpoint: str, unique_id: str) -> Record:
-        try:
-            user = await records.get_record(
-                info.context.auth, endpoint=endpoint, unique_id=unique_id
-            )
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        user = await _answered(
+            info, records.get_record(info.context.auth, endpoint=endpoint, unique_id=unique_id)
+        )
         return Record.from_view(user)
 
     @strawberry.field(description="The caller's audit events, newest first (master: any user).")
@@ -129,15 +138,15 @@ class Query:
         after: str | None = None,
         unique_id: str | None = None,
     ) -> AuditConnection:
-        try:
-            page = await audit_service.audit_log(
+        page = await _answered(
+            info,
+            audit_service.audit_log(
                 info.context.auth,
                 first=20 if first is None else first,
                 after=after,
                 unique_id=unique_id,
-            )
-        except AmendError as error:
-            raise _top_level(info, error) from None
+            ),
+        )
         return AuditConnection(
             edges=[AuditEdge(cursor=c, node=AuditEvent.from_view(e)) for c, e in page.events],
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
@@ -152,53 +161,39 @@ def _maybe(value: Some[Any] | None) -> Any:
 class Mutation:
     @strawberry.mutation(description="Create a user in an endpoint and sign it in (API key).")
     async def sign_up(self, info: Info, input: SignUpInput) -> AuthPayload:
-        try:
-            signed_in = await accounts.sign_up(
-                info.context.auth,
-                accounts.SignUpInput(
-                    endpoint="users" if input.endpoint is None else input.endpoint,
-                    username=input.username,
-                    password=input.password,
-                    email=input.email,
-                    first_name=input.first_name,
-                    last_name=input.last_name,
-                    data=input.data,
-                ),
-            )
-        except AmendError as error:
-            return AuthPayload(errors=_payload_errors(info, error))
-        _set_cookie(info, signed_in)
-        return _auth_payload(signed_in)
+        signing_up = accounts.sign_up(
+            info.context.auth,
+            accounts.SignUpInput(
+                endpoint="users" if input.endpoint is None else input.endpoint,
+                username=input.username,
+                password=input.password,
+                email=input.email,
+                first_name=input.first_name,
+                last_name=input.last_name,
+                data=input.data,
+            ),
+        )
+        return await _auth_payload(info, signing_up)
 
     @strawberry.mutation(description="Sign in with a username or email (API key); sets the cookie.")
     async def sign_in(self, info: Info, input: SignInInput) -> AuthPayload:
-        try:
-            signed_in = await accounts.sign_in(
-                info.context.auth,
-                endpoint="users" if input.endpoint is None else input.endpoint,
-                identifier=input.identifier,
-                password=input.password,
-            )
-        except AmendError as error:
-            return AuthPayload(errors=_payload_errors(info, error))
-        _set_cookie(info, signed_in)
-        return _auth_payload(signed_in)
+        signing_in = accounts.sign_in(
+            info.context.auth,
+            endpoint="users" if input.endpoint is None else input.endpoint,
+            identifier=input.identifier,
+            password=input.password,
+        )
+        return await _auth_payload(info, signing_in)
 
     @strawberry.mutation(description="Revoke the current session and clear the cookie.")
     async def sign_out(self, info: Info) -> bool:
-        try:
-            await accounts.sign_out(info.context.auth)
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        await _answered(info, accounts.sign_out(info.context.auth))
         _clear_cookie(info)
         return True
 
     @strawberry.mutation(description="Revoke one of the caller's own sessions.")
     async def revoke_session(self, info: Info, id: strawberry.ID) -> bool:
-        try:
-            current = await accounts.revoke_session(info.context.auth, str(id))
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        current = await _answered(info, accounts.revoke_session(info.context.auth, str(id)))
         if current:
             _clear_cookie(info)
         return True
@@ -234,23 +229,14 @@ class Mutation:
     async def update_credentials(
         self, info: Info, input: UpdateCredentialsInput
     ) -> UpdateCredentialsPayload:
-        try:
-            result = await credentials.update_credentials(
-                info.context.auth,
-                email=input.email,
-                password=input.password,
-                current_password=input.current_password,
-                verifiable=True,
-            )
-        except AmendError as error:
-            return UpdateCredentialsPayload(errors=_payload_errors(info, error))
-        if result.reauthentication_required:
-            _clear_cookie(info)
-        return UpdateCredentialsPayload(
-            user=User.from_view(result.user),
-            reauthentication_required=result.reauthentication_required,
-            pending_email=result.pending_email,
+        change = credentials.update_credentials(
+            info.context.auth,
+            email=input.email,
+            password=input.password,
+            current_password=input.current_password,
+            verifiable=True,
         )
+        return await _credentials_payload(info, change)
 
     @strawberry.mutation(description="Apply a pending email change with the code sent to it.")
     async def confirm_email_change(self, info: Info, code: str) -> UpdateCredentialsPayload:
@@ -268,14 +254,14 @@ class Mutation:
         description="Mail a password-reset link when the account exists; true either way."
     )
     async def request_password_reset(self, info: Info, input: PasswordResetRequestInput) -> bool:
-        try:
-            return await recovery.request_password_reset(
+        return await _answered(
+            info,
+            recovery.request_password_reset(
                 info.context.auth,
                 endpoint="users" if input.endpoint is None else input.endpoint,
                 identifier=input.identifier,
-            )
-        except AmendError as error:
-            raise _top_level(info, error) from None
+            ),
+        )
 
     @strawberry.mutation(description="Set a new password with a reset token; signs out all.")
     async def reset_password(
@@ -294,10 +280,7 @@ class Mutation:
 
     @strawberry.mutation(description="Mail a verification link to the caller's unverified address.")
     async def send_email_verification(self, info: Info) -> bool:
-        try:
-            return await recovery.send_email_verification(info.context.auth)
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        return await _answered(info, recovery.send_email_verification(info.context.auth))
 
     @strawberry.mutation(description="Mark the email address verified with the token mailed to it.")
     async def verify_email(self, info: Info, token: str) -> UpdateCredentialsPayload:
@@ -333,10 +316,7 @@ class Subscription:
         if isinstance(params, dict) and isinstance(params.get("token"), str):
             # `connection_init` carries the token when the socket has no cookie.
             auth = auth.with_token(params["token"])
-        try:
-            caller = await accounts.me(auth)
-        except AmendError as error:
-            raise _top_level(info, error) from None
+        caller = await _answered(info, accounts.me(auth))
         async for _ in auth.services.events.watch(caller.pk):
             try:
                 # Every event re-checks the session: a revoked session ends the stream.

@@ -18,7 +18,8 @@ from api.core.policy import (
     validate_password,
     validate_username,
 )
-from api.services.context import RequestContext
+from api.services import change_log
+from api.services.context import AuthenticatedCaller, RequestContext
 from api.services.ratelimit import check_signups, reserve_attempt
 from api.store import attempts, audit, sessions, users
 
@@ -269,49 +270,44 @@ async def sign_in(
 
 async def sign_out(ctx: RequestContext) -> None:
     caller = await ctx.caller()
-    now = now_ms()
-    async with ctx.services.db.write() as tx:
-        await sessions.revoke(tx, session_hex=caller.session.id, user_pk=caller.user.pk, now=now)
-        await ctx.services.events.changed(tx, caller.user.pk)
-        await audit.record(
-            tx,
-            project_id=caller.project.id,
-            user_pk=caller.user.pk,
-            action="sign_out",
-            fields=[],
-            strategy=None,
-            actor=Actor.USER,
-            ip=ctx.ip,
-            now=now,
-        )
+    await _end_session(ctx, caller, caller.session.id, action="sign_out")
 
 
 async def revoke_session(ctx: RequestContext, session_id: str) -> bool:
     """Revoke one of the caller's sessions; True when it was the current one."""
     caller = await ctx.caller()
     hex_id = ids.parse_session_id(session_id)
-    now = now_ms()
-    async with ctx.services.db.write() as tx:
-        revoked = hex_id is not None and await sessions.revoke(
-            tx, session_hex=hex_id, user_pk=caller.user.pk, now=now
-        )
-        if revoked:
-            await ctx.services.events.changed(tx, caller.user.pk)
-            await audit.record(
-                tx,
-                project_id=caller.project.id,
-                user_pk=caller.user.pk,
-                action="revoke_session",
-                fields=[],
-                strategy=None,
-                actor=Actor.USER,
-                ip=ctx.ip,
-                now=now,
-            )
+    revoked = hex_id is not None and await _end_session(
+        ctx, caller, hex_id, action="revoke_session"
+    )
     if not revoked:
         # The same answer whether the id exists for someone else or not at all.
         raise AmendError(Reason.RECORD_NOT_FOUND, "no such session", field=("id",))
     return hex_id == caller.session.id
+
+
+async def _end_session(
+    ctx: RequestContext, caller: AuthenticatedCaller, session_hex: str, *, action: str
+) -> bool:
+    """Revoke one of the caller's sessions; True when it was live. Signing out is announced
+    and audited even when a concurrent revocation got there first; revoking another session
+    only when it ended here."""
+    now = now_ms()
+    async with ctx.services.db.write() as tx:
+        revoked = await sessions.revoke(
+            tx, session_hex=session_hex, user_pk=caller.user.pk, now=now
+        )
+        if revoked or action == "sign_out":
+            await change_log.user_changed(
+                ctx,
+                tx,
+                user_pk=caller.user.pk,
+                project_id=caller.project.id,
+                action=action,
+                fields=(),
+                now=now,
+            )
+    return revoked
 
 
 async def me(ctx: RequestContext) -> User:

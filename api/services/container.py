@@ -36,10 +36,9 @@ class Services:
             statement_timeout=settings.db_statement_timeout,
             server_prepared=settings.db_server_prepared,
         )
-        sealer = Sealer(
-            settings.secret_key,
-            (settings.previous_secret_key,) if settings.previous_secret_key else (),
-        )
+        # Secrets a rotation retired: still accepted for what they signed or sealed.
+        previous = (settings.previous_secret_key,) if settings.previous_secret_key else ()
+        sealer = Sealer(settings.secret_key, previous)
         return cls(
             settings=settings,
             db=db,
@@ -58,9 +57,7 @@ class Services:
             tokens=TokenService(
                 settings.secret_key,
                 issuer=settings.issuer,
-                previous_secrets=(
-                    (settings.previous_secret_key,) if settings.previous_secret_key else ()
-                ),
+                previous_secrets=previous,
             ),
         )
 

@@ -10,13 +10,15 @@ transaction, so none of these can be forgotten by one route.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from api.core.errors import AmendError, Reason
 from api.core.models import Actor, User
 from api.core.policy import canonical_email
 from api.security.sealing import new_token
-from api.services import notices
+from api.services import change_log, notices
 from api.services.context import RequestContext
-from api.store import Tx, audit, email_changes, recovery_tokens, sessions
+from api.store import Tx, email_changes, recovery_tokens, sessions, users
 
 # Purposes of recovery tokens (a token of one purpose never answers for another).
 RESET = "password_reset"
@@ -38,6 +40,58 @@ class CredentialChange:
     project_id: str | None = None  # when the request carries no key or session (recovery)
     revertible: bool = True  # an email change mails the old address a "this wasn't me" link
     notice: str = "credentials_changed"  # the outbox kind of the notice (SPEC §9, §11)
+
+
+def verified_email(email: str) -> dict[str, Any]:
+    """The columns that make `email` the account's (verified) address."""
+    return {"email": email, "email_canonical": canonical_email(email), "email_verified": True}
+
+
+async def store(
+    ctx: RequestContext,
+    tx: Tx,
+    current: User,
+    changes: dict[str, Any],
+    change: CredentialChange,
+    *,
+    now: int,
+) -> User:
+    """Write `changes` over `current` (version-checked) and take the credential-change step."""
+    updated = await users.update_versioned(tx, current, changes)
+    if updated is None:  # pragma: no cover - the row is locked or the writer serialised
+        raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
+    await committed(ctx, tx, updated, change, now=now)
+    return updated
+
+
+async def add_token(
+    ctx: RequestContext,
+    tx: Tx,
+    user: User,
+    *,
+    purpose: str,
+    token: str,
+    email: str,
+    ttl_seconds: int,
+    now: int,
+    identifier: str | None = None,
+) -> int:
+    """Store a one-time recovery token (its digest only); returns when it expires. The
+    identifier (what throttles count by) defaults to the canonical address."""
+    expires_at = now + ttl_seconds * 1000
+    await recovery_tokens.add(
+        tx,
+        digest=ctx.services.sealer.digest(purpose, token),
+        purpose=purpose,
+        endpoint_id=user.endpoint_id,
+        user_pk=user.pk,
+        identifier=canonical_email(email) if identifier is None else identifier,
+        email=email,
+        ip=ctx.ip,
+        now=now,
+        expires_at=expires_at,
+    )
+    return expires_at
 
 
 async def committed(
@@ -67,19 +121,16 @@ async def committed(
         kind=change.notice,
     )
     tx.after_commit.append(services.delivery.kick)
-    await services.events.changed(tx, updated.pk)
-    project_id = change.project_id or (await ctx.project()).id
-    fields = change.audit_fields if change.audit_fields is not None else change.fields
-    await audit.record(
+    await change_log.user_changed(
+        ctx,
         tx,
-        project_id=project_id,
         user_pk=updated.pk,
+        project_id=change.project_id or (await ctx.project()).id,
         action=change.action,
-        fields=list(fields),
+        fields=change.audit_fields if change.audit_fields is not None else change.fields,
+        now=now,
         strategy=change.strategy,
         actor=change.actor,
-        ip=ctx.ip,
-        now=now,
     )
     ctx.forget_caller()
 
@@ -90,17 +141,14 @@ async def _revert_link(
     """A "this wasn't me" token for the old address, stored as its digest only."""
     settings = ctx.services.settings
     token = new_token()
-    expires_at = now + settings.email_revert_ttl_seconds * 1000
-    await recovery_tokens.add(
+    expires_at = await add_token(
+        ctx,
         tx,
-        digest=ctx.services.sealer.digest(REVERT, token),
+        user,
         purpose=REVERT,
-        endpoint_id=user.endpoint_id,
-        user_pk=user.pk,
-        identifier=canonical_email(old_email),
+        token=token,
         email=old_email,
-        ip=ctx.ip,
+        ttl_seconds=settings.email_revert_ttl_seconds,
         now=now,
-        expires_at=expires_at,
     )
     return notices.OneTimeLink(notices.link_for(settings.email_revert_url, token), expires_at)

@@ -162,9 +162,6 @@ async def _write_credentials(
                 return CredentialsChange(
                     user=current, reauthentication_required=False, pending_email=pending_email
                 )
-        updated = await users.update_versioned(tx, current, changes)
-        if updated is None:  # pragma: no cover - the row is locked or the writer serialised
-            raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
         fields = tuple(
             name for name in ("email", "password") if name in changes or f"{name}_hash" in changes
         )
@@ -175,7 +172,7 @@ async def _write_credentials(
             old_email=user.email if "email" in changes else None,
             keep_pending_email=pending_email is not None,
         )
-        await credential_change_step.committed(ctx, tx, updated, change, now=now)
+        updated = await credential_change_step.store(ctx, tx, current, changes, change, now=now)
     return CredentialsChange(
         user=updated, reauthentication_required=True, pending_email=pending_email
     )
@@ -254,19 +251,12 @@ async def _apply_email(
     current = await users.by_pk(tx, user_pk, for_update=True)
     if current is None:
         raise AmendError(Reason.USER_NOT_FOUND, "no user found for this token")
-    updated = await users.update_versioned(
-        tx,
-        current,
-        {"email": new_email, "email_canonical": canonical_email(new_email), "email_verified": True},
-        field_prefix=(),
-    )
-    if updated is None:  # pragma: no cover - the row is locked or the writer serialised
-        raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
+    changes = credential_change_step.verified_email(new_email)
     change = CredentialChange(
         action="confirm_email_change",
         fields=("email",),
         actor=Actor.USER,
         old_email=current.email,
     )
-    await credential_change_step.committed(ctx, tx, updated, change, now=now)
+    updated = await credential_change_step.store(ctx, tx, current, changes, change, now=now)
     return CredentialsChange(user=updated, reauthentication_required=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Problem, Reason
-from api.core.models import Actor, User
+from api.core.models import User
 from api.core.policy import (
     canonical_username,
     validate_custom_data,
@@ -17,10 +17,10 @@ from api.core.policy import (
     validate_username,
 )
 from api.core.strategy import merge_patch
-from api.services import retry
+from api.services import change_log, retry
 from api.services.accounts import check_reserved_keys
 from api.services.context import AuthenticatedCaller, RequestContext
-from api.store import audit, users
+from api.store import users
 
 UNSET: Any = object()
 
@@ -143,16 +143,14 @@ async def _apply(
         updated = await users.update_versioned(tx, user, row)
         if updated is None:
             return None  # another writer got there first
-        await ctx.services.events.changed(tx, user.pk)
-        await audit.record(
+        await change_log.user_changed(
+            ctx,
             tx,
-            project_id=caller.project.id,
             user_pk=user.pk,
+            project_id=caller.project.id,
             action="update_me",
             fields=[a for a in row if a not in ("username_canonical", "phone_verified")],
-            strategy="merge" if "data" in row else None,
-            actor=Actor.USER,
-            ip=ctx.ip,
             now=now,
+            strategy="merge" if "data" in row else None,
         )
     return updated

@@ -15,14 +15,14 @@ from api.core.policy import (
     validate_username,
 )
 from api.core.strategy import Strategy, apply_strategy, auth_document, check_auth_document
+from api.services import change_log, retry
 from api.services import credential_change as credential_change_step
-from api.services import retry
 from api.services.context import RequestContext
 from api.services.credential_change import CredentialChange
 from api.services.credentials import require_recent_signin
 from api.services.presence import check_password, signed_in_recently
 from api.services.ratelimit import check_credential_changes
-from api.store import Tx, audit, users
+from api.store import Tx, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,18 +261,16 @@ async def _write(
         )
         await credential_change_step.committed(ctx, tx, updated, change, now=now)
     else:
-        await ctx.services.events.changed(tx, user.pk)
-        project = await ctx.project()
-        await audit.record(
+        await change_log.user_changed(
+            ctx,
             tx,
-            project_id=project.id,
             user_pk=user.pk,
+            project_id=(await ctx.project()).id,
             action="update_user",
             fields=fields,
+            now=now,
             strategy=strategy.value,
             actor=ctx.actor,
-            ip=ctx.ip,
-            now=now,
         )
     return RecordUpdate(updated, written=True, credentials_changed=credential_change)
 

@@ -14,13 +14,13 @@ from api.core.errors import AmendError, Reason
 from api.core.models import Actor, User
 from api.core.policy import canonical_email, validate_password
 from api.security.sealing import new_token
+from api.services import change_log, notices
 from api.services import credential_change as credential_change_step
-from api.services import notices
 from api.services.accounts import identifier_keys
 from api.services.context import RequestContext
 from api.services.credential_change import RESET, REVERT, VERIFY, CredentialChange
 from api.services.credentials import CredentialsChange
-from api.store import Tx, attempts, audit, projects, recovery_tokens, users
+from api.store import Tx, attempts, projects, recovery_tokens, users
 
 
 def _invalid() -> AmendError:
@@ -161,9 +161,6 @@ async def reset_password(ctx: RequestContext, *, token: str, password: str) -> C
     async with ctx.services.db.write() as tx:
         spent = await _spend(ctx, tx, RESET, token, now)
         changes = {"password_hash": new_hash, "email_verified": True}
-        updated = await users.update_versioned(tx, spent.user, changes)
-        if updated is None:  # pragma: no cover - the row is locked or the writer serialised
-            raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
         change = CredentialChange(
             action="reset_password",
             fields=("password",),
@@ -171,7 +168,7 @@ async def reset_password(ctx: RequestContext, *, token: str, password: str) -> C
             project_id=spent.project_id,
             notice="password_changed",
         )
-        await credential_change_step.committed(ctx, tx, updated, change, now=now)
+        updated = await credential_change_step.store(ctx, tx, spent.user, changes, change, now=now)
     return CredentialsChange(user=updated, reauthentication_required=True)
 
 
@@ -188,14 +185,7 @@ async def revert_email_change(ctx: RequestContext, *, token: str) -> Credentials
         holder = await users.by_email(tx, current.endpoint_id, canonical_email(spent.email))
         if holder is not None and holder.pk != current.pk:
             raise AmendError(Reason.EMAIL_TAKEN, "another account now uses this email address")
-        changes = {
-            "email": spent.email,
-            "email_canonical": canonical_email(spent.email),
-            "email_verified": True,
-        }
-        updated = await users.update_versioned(tx, current, changes)
-        if updated is None:  # pragma: no cover - the row is locked or the writer serialised
-            raise AmendError(Reason.VERSION_CONFLICT, "the account changed meanwhile; try again")
+        changes = credential_change_step.verified_email(spent.email)
         change = CredentialChange(
             action="revert_email_change",
             fields=("email",),
@@ -203,7 +193,7 @@ async def revert_email_change(ctx: RequestContext, *, token: str) -> Credentials
             project_id=spent.project_id,
             revertible=False,
         )
-        await credential_change_step.committed(ctx, tx, updated, change, now=now)
+        updated = await credential_change_step.store(ctx, tx, current, changes, change, now=now)
         await _issue_reset(ctx, tx, updated, spent.project_id, reset_token, now)
     return CredentialsChange(user=updated, reauthentication_required=True)
 
@@ -213,18 +203,15 @@ async def _issue_reset(
 ) -> None:
     settings = ctx.services.settings
     assert user.email is not None
-    expires_at = now + settings.password_reset_ttl_seconds * 1000
-    await recovery_tokens.add(
+    expires_at = await credential_change_step.add_token(
+        ctx,
         tx,
-        digest=ctx.services.sealer.digest(RESET, token),
+        user,
         purpose=RESET,
-        endpoint_id=user.endpoint_id,
-        user_pk=user.pk,
-        identifier=canonical_email(user.email),
+        token=token,
         email=user.email,
-        ip=ctx.ip,
+        ttl_seconds=settings.password_reset_ttl_seconds,
         now=now,
-        expires_at=expires_at,
     )
     project = await projects.by_id(tx, project_id)
     link = notices.OneTimeLink(notices.link_for(settings.password_reset_url, token), expires_at)
@@ -255,19 +242,17 @@ async def send_email_verification(ctx: RequestContext) -> bool:
         if user.email is None or user.email_verified:
             return True
         token = new_token()
-        expires_at = now + services.settings.email_revert_ttl_seconds * 1000
         await recovery_tokens.invalidate(tx, user_pk=user.pk, purposes=(VERIFY,), now=now)
-        await recovery_tokens.add(
+        expires_at = await credential_change_step.add_token(
+            ctx,
             tx,
-            digest=services.sealer.digest(VERIFY, token),
+            user,
             purpose=VERIFY,
-            endpoint_id=user.endpoint_id,
-            user_pk=user.pk,
-            identifier=key,
+            token=token,
             email=user.email,
-            ip=ctx.ip,
+            ttl_seconds=services.settings.email_revert_ttl_seconds,
             now=now,
-            expires_at=expires_at,
+            identifier=key,
         )
         link = notices.OneTimeLink(
             notices.link_for(services.settings.email_verify_url, token), expires_at
@@ -302,16 +287,13 @@ async def verify_email(ctx: RequestContext, *, token: str) -> CredentialsChange:
             if written is None:  # pragma: no cover - the row is locked or the writer serialised
                 raise AmendError(Reason.VERSION_CONFLICT, "the account changed; try again")
             updated = written
-        await ctx.services.events.changed(tx, user.pk)
-        await audit.record(
+        await change_log.user_changed(
+            ctx,
             tx,
-            project_id=spent.project_id,
             user_pk=user.pk,
+            project_id=spent.project_id,
             action="verify_email",
-            fields=["email_verified"],
-            strategy=None,
-            actor=Actor.USER,
-            ip=ctx.ip,
+            fields=("email_verified",),
             now=now,
         )
     ctx.forget_caller()

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select, update
 
 from api.store.engine import Tx
+from api.store.rows import from_row
 from api.store.tables import outbox as t
 
 
@@ -32,19 +33,7 @@ REDACTED_BODY = "[redacted after delivery: this message held a one-time link or 
 
 
 def _notice(row: Mapping[str, Any]) -> Notice:
-    return Notice(
-        id=row["id"],
-        to=row["to"],
-        kind=row["kind"],
-        subject=row["subject"],
-        body=row["body"],
-        created_at=row["created_at"],
-        delivered_at=row["delivered_at"],
-        attempts=row["attempts"],
-        last_error=row["last_error"],
-        sealed=bool(row["sealed"]),
-        failed_at=row["failed_at"],
-    )
+    return from_row(Notice, row)
 
 
 async def queue(

@@ -33,8 +33,7 @@ from api.core.errors import TransientConflict, Unavailable
 from api.store.statements import (
     IN_READ,
     Params,
-    Plan,
-    Prepared,
+    PlannedTx,
     Row,
     Statement,
     Tx,
@@ -184,20 +183,14 @@ class PostgresPool:
         self._open -= len(idle)
 
 
-class PostgresTx(Tx):
-    __slots__ = ("_conn", "_dialect", "failed")
+class PostgresTx(PlannedTx):
+    __slots__ = ("_conn", "failed")
     is_postgres = True
 
     def __init__(self, conn: asyncpg.Connection, dialect: Dialect) -> None:
-        super().__init__()
+        super().__init__(dialect)
         self._conn = conn
-        self._dialect = dialect
         self.failed = False  # the connection broke: close it rather than reuse it
-
-    def _plan(self, stmt: Statement) -> Plan:
-        if isinstance(stmt, Prepared):
-            return stmt.plan(self._dialect)
-        return Plan(stmt, self._dialect)
 
     async def all(self, stmt: Statement, params: Params = None) -> list[Row]:
         plan = self._plan(stmt)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select, update
 
 from api.store.engine import Tx
+from api.store.rows import from_row
 from api.store.tables import endpoints
 from api.store.tables import recovery_tokens as t
 
@@ -61,15 +62,7 @@ async def find(tx: Tx, *, digest: str, purpose: str) -> RecoveryToken | None:
     row = await tx.one(stmt)
     if row is None:
         return None
-    return RecoveryToken(
-        id=row["id"],
-        purpose=row["purpose"],
-        project_id=row["project_id"],
-        user_pk=row["user_pk"],
-        email=row["email"],
-        expires_at=row["expires_at"],
-        used_at=row["used_at"],
-    )
+    return from_row(RecoveryToken, row)
 
 
 async def spend(tx: Tx, token_id: int, *, now: int) -> bool:

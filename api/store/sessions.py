@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, select, update
 
 from api.core.models import Session, User
 from api.store.engine import Tx, insert_values, prepare
+from api.store.rows import from_row
 from api.store.tables import endpoints, projects, sessions, users
 from api.store.users import USER_COLUMNS, to_user
 
@@ -26,17 +27,7 @@ _SESSION_COLUMNS = (
 
 
 def _session(row: Mapping[str, Any], unique_id: str) -> Session:
-    return Session(
-        id=row["s_id"],
-        user_pk=row["s_user_pk"],
-        unique_id=unique_id,
-        created_at=row["s_created_at"],
-        expires_at=row["s_expires_at"],
-        last_seen_at=row["s_last_seen_at"],
-        revoked_at=row["s_revoked_at"],
-        user_agent=row["s_user_agent"],
-        ip=row["s_ip"],
-    )
+    return from_row(Session, row, prefix="s_", unique_id=unique_id)
 
 
 async def create(

@@ -33,8 +33,7 @@ from api.core.errors import Unavailable
 from api.store.statements import (
     IN_READ,
     Params,
-    Plan,
-    Prepared,
+    PlannedTx,
     Row,
     Statement,
     Tx,
@@ -46,18 +45,12 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 
 
-class SqliteTx(Tx):
-    __slots__ = ("_conn", "_dialect")
+class SqliteTx(PlannedTx):
+    __slots__ = ("_conn",)
 
     def __init__(self, conn: sqlite3.Connection, dialect: Dialect) -> None:
-        super().__init__()
+        super().__init__(dialect)
         self._conn = conn
-        self._dialect = dialect
-
-    def _plan(self, stmt: Statement) -> Plan:
-        if isinstance(stmt, Prepared):
-            return stmt.plan(self._dialect)
-        return Plan(stmt, self._dialect)
 
     async def all(self, stmt: Statement, params: Params = None) -> list[Row]:
         plan = self._plan(stmt)

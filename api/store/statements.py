@@ -181,3 +181,18 @@ class Tx:
     async def scalar(self, stmt: Statement, params: Params = None) -> Any:
         row = await self.one(stmt, params)
         return None if row is None else next(iter(row.values()))
+
+
+class PlannedTx(Tx):
+    """A transaction of one engine: statements are planned for that engine's dialect."""
+
+    __slots__ = ("_dialect",)
+
+    def __init__(self, dialect: Dialect) -> None:
+        super().__init__()
+        self._dialect = dialect
+
+    def _plan(self, stmt: Statement) -> Plan:
+        if isinstance(stmt, Prepared):
+            return stmt.plan(self._dialect)
+        return Plan(stmt, self._dialect)

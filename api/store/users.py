@@ -14,6 +14,7 @@ from api.core.clock import now_ms
 from api.core.models import User
 from api.store.engine import Prepared, Tx, insert_values, prepare, prepare_once, value_binds
 from api.store.errors import taken
+from api.store.rows import from_row
 from api.store.tables import endpoints, users
 
 USER_COLUMNS = (
@@ -38,26 +39,7 @@ USER_COLUMNS = (
 
 
 def to_user(row: Mapping[str, Any], endpoint_name: str) -> User:
-    return User(
-        pk=row["pk"],
-        unique_id=row["unique_id"],
-        endpoint_id=row["endpoint_id"],
-        endpoint=endpoint_name,
-        username=row["username"],
-        email=row["email"],
-        first_name=row["first_name"],
-        last_name=row["last_name"],
-        phone_number=row["phone_number"],
-        image_url=row["image_url"],
-        two_factor_enabled=bool(row["two_factor_enabled"]),
-        email_verified=bool(row["email_verified"]),
-        phone_verified=bool(row["phone_verified"]),
-        data=dict(row["data"] or {}),
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        password_hash=row["password_hash"],
-    )
+    return from_row(User, row, endpoint=endpoint_name, data=dict(row["data"] or {}))
 
 
 def _select() -> Select[Any]:

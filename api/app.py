@@ -26,6 +26,19 @@ from api.services import health
 from api.services.container import Services
 
 
+def _error_answer(path: str, error: AmendError) -> Response:
+    """An error in the envelope of the API the path names (GraphQL's for any other path)."""
+    return rest_routes.error_answer(path, error) or graphql_error_response(error)
+
+
+def _too_large(path: str, limit: int) -> Response:
+    return _error_answer(path, payload_too_large(limit))
+
+
+async def _on_unavailable(request: Request, _exc: Exception) -> Response:
+    return _error_answer(request.url.path, Unavailable.answer())
+
+
 def create_app(
     settings: Settings,
     *,
@@ -68,16 +81,6 @@ def create_app(
         text = metrics.render(await health.gauges(services))
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
-    def error_answer(path: str, error: AmendError) -> Response:
-        """An error in the envelope of the API the path names (GraphQL's for any other path)."""
-        return rest_routes.error_answer(path, error) or graphql_error_response(error)
-
-    def too_large(path: str, limit: int) -> Response:
-        return error_answer(path, payload_too_large(limit))
-
-    async def on_unavailable(request: Request, _exc: Exception) -> Response:
-        return error_answer(request.url.path, Unavailable.answer())
-
     routes: list[BaseRoute] = []
     if settings.graphiql:
         assets = files("api") / "static" / "graphiql"
@@ -102,11 +105,11 @@ def create_app(
                 metrics=metrics,
                 limit=settings.max_body_bytes,
                 body_timeout=settings.body_timeout_seconds,
-                too_large=too_large,
+                too_large=_too_large,
             )
         ],
         lifespan=lifespan,
-        exception_handlers={Unavailable: on_unavailable},
+        exception_handlers={Unavailable: _on_unavailable},
     )
     app.state.services = services
     return app

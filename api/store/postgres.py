@@ -112,6 +112,8 @@ class PostgresPool:
         self.connect_timeout = connect_timeout
         self.statement_timeout = statement_timeout
         self._idle: list[asyncpg.Connection] = []
+        # Every connection open now, idle or lent out: closing the pool closes them all.
+        self._every: set[asyncpg.Connection] = set()
         self._open = 0
         self._freed: asyncio.Condition | None = None
 
@@ -132,9 +134,12 @@ class PostgresPool:
                     await conn.set_type_codec(
                         name, encoder=_json_encode, decoder=orjson.loads, schema="pg_catalog"
                     )
-        except Exception as error:
+        except BaseException as error:  # a cancelled set-up leaves no connection behind
             conn.terminate()
-            raise translate(error) from error
+            if isinstance(error, Exception):
+                raise translate(error) from error
+            raise
+        self._every.add(conn)
         return conn
 
     async def acquire(self) -> asyncpg.Connection:
@@ -142,6 +147,7 @@ class PostgresPool:
             conn = self._idle.pop()
             if not conn.is_closed():
                 return conn
+            self._every.discard(conn)
             self._open -= 1
         if self._open < self.limit:
             self._open += 1
@@ -171,16 +177,17 @@ class PostgresPool:
     async def release(self, conn: asyncpg.Connection, *, discard: bool = False) -> None:
         if discard or conn.is_closed():
             conn.terminate()
+            self._every.discard(conn)
             self._open -= 1
         else:
             self._idle.append(conn)
         await self._notify()
 
     async def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for conn in idle:
+        every, self._every, self._idle = self._every, set(), []
+        for conn in every:
             conn.terminate()
-        self._open -= len(idle)
+        self._open = 0
 
 
 class PostgresTx(PlannedTx):
@@ -239,9 +246,11 @@ class PostgresBlock:
         try:
             if self._begun:
                 await conn.execute("BEGIN")
-        except Exception as error:
+        except BaseException as error:  # cancelled too: the connection's state is unknown
             await self._pool.release(conn, discard=True)
-            raise translate(error) from error
+            if isinstance(error, Exception):
+                raise translate(error) from error
+            raise
         self._tx = PostgresTx(conn, self._dialect)
         if not self._write:
             self._token = reading()

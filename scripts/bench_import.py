@@ -128,11 +128,11 @@ async def signin_costs() -> dict[str, float]:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="amend-bench-import-") as tmp:
         directory = Path(tmp)
         source = directory / "users.jsonl"
@@ -157,10 +157,11 @@ def main() -> None:
     }
     if args.json:
         print(json.dumps(results))
-        return
+        return 0
     for key, value in results.items():
         print(f"{key:24} {value}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

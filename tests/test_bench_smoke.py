@@ -67,10 +67,32 @@ def bench_postgres_run_starts_a_cluster_and_reports_the_hot_paths(tmp_path: Path
     assert "| REST PATCH /me |" in stdout
 
 
+def bench_import_target_reports_rates_and_signin_costs(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMEND_")}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench"), "--target", "import",
+         "--lines", "300", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    doc = json.loads(result.stdout.strip().splitlines()[-1])
+    assert doc["lines"] == 300
+    assert doc["import_per_s_wall"] > 0 and doc["export_per_s_wall"] > 0
+    assert doc["import_peak_rss_mib"] > 0
+    assert doc["first_signin_ms"] > doc["later_signin_ms"] > 0
+
+
 # The benchmark brings its own database (a SQLite file, a throwaway PostgreSQL cluster): run
 # both in the SQLite pass only.
 if BACKEND == "sqlite":
     test_bench_quick_run_reports_every_target = bench_quick_run_reports_every_target
     test_bench_postgres_run_starts_a_cluster_and_reports_the_hot_paths = (
         bench_postgres_run_starts_a_cluster_and_reports_the_hot_paths
+    )
+    test_bench_import_target_reports_rates_and_signin_costs = (
+        bench_import_target_reports_rates_and_signin_costs
     )

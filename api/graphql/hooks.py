@@ -13,6 +13,7 @@ import contextlib
 import inspect
 from collections.abc import Callable
 from functools import partial
+from types import TracebackType
 
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import (
@@ -57,24 +58,60 @@ def _collect(stage: ExtensionContextManagerBase, extensions: list[SchemaExtensio
             stage.hooks.append(hook)
 
 
-class _Operation(OperationContextManager):
+class _Lean(ExtensionContextManagerBase):
+    """A stage with no hook, or one synchronous hook, entered without an exit stack (most
+    operations: Amend's one extension has one hook per stage, some stages none); more hooks
+    go through Strawberry's own stack. Either way each hook is the same context manager,
+    entered and left in the same order."""
+
+    _single: contextlib.AbstractContextManager[object] | None = None
+
     def __init__(self, extensions: list[SchemaExtension]) -> None:
         _collect(self, extensions)
 
+    async def __aenter__(self) -> None:
+        hooks = self.hooks
+        if not hooks:
+            return
+        if len(hooks) == 1 and not hooks[0].is_async:
+            single: contextlib.AbstractContextManager[object] = hooks[0].hook()  # type: ignore[assignment]
+            single.__enter__()
+            self._single = single
+            return
+        await super().__aenter__()
 
-class _Validation(ValidationContextManager):
-    def __init__(self, extensions: list[SchemaExtension]) -> None:
-        _collect(self, extensions)
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        hooks = self.hooks
+        if not hooks:
+            return
+        single = self._single
+        if single is not None:
+            self._single = None
+            # As in Strawberry's stack, what the hook returns does not suppress anything.
+            single.__exit__(exc_type, exc_val, exc_tb)
+            return
+        await super().__aexit__(exc_type, exc_val, exc_tb)
 
 
-class _Parsing(ParsingContextManager):
-    def __init__(self, extensions: list[SchemaExtension]) -> None:
-        _collect(self, extensions)
+class _Operation(_Lean, OperationContextManager):
+    pass
 
 
-class _Executing(ExecutingContextManager):
-    def __init__(self, extensions: list[SchemaExtension]) -> None:
-        _collect(self, extensions)
+class _Validation(_Lean, ValidationContextManager):
+    pass
+
+
+class _Parsing(_Lean, ParsingContextManager):
+    pass
+
+
+class _Executing(_Lean, ExecutingContextManager):
+    pass
 
 
 class ExtensionsRunner(SchemaExtensionsRunner):

@@ -4,39 +4,31 @@ from __future__ import annotations
 
 import re
 import weakref
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from functools import partial
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import strawberry
 from graphql import (
     ASTValidationRule,
-    DocumentNode,
     GraphQLError,
-    GraphQLSchema,
     OperationDefinitionNode,
 )
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.extensions import (
-    AddValidationRules,
     DisableIntrospection,
-    MaskErrors,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
-from api.core.errors import Unavailable
 from api.graphql.depth import MAX_DEPTH, depth_limit
-from api.graphql.errors import log_error, mark_response, redact_input, should_mask, top_level
+from api.graphql.errors import log_error, redact_input
 from api.graphql.hooks import ExtensionsRunner
+from api.graphql.operation import AmendOperation
 from api.graphql.resolvers import Mutation, Query, Subscription
 from api.graphql.rules import password_fields_error
 from api.graphql.scalars import SCALAR_MAP
@@ -44,70 +36,10 @@ from api.graphql.scalars import SCALAR_MAP
 # A schema extension class, or a function building one: a fresh instance per operation.
 ExtensionFactory = type[SchemaExtension] | Callable[[], SchemaExtension]
 
-# Bounded caches: unique query texts cannot grow memory without limit.
-CACHE_SIZE = 256
-
 # graphql-core ends errors about misspelled arguments, input fields, enum values and type names
 # with " Did you mean 'x'?"; Strawberry's `disable_field_suggestions` strips it from misspelled
 # *fields* only. With introspection off, any such hint reveals the schema name by name.
 _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
-
-
-def service_unavailable(errors: list[GraphQLError], response: object) -> list[GraphQLError]:
-    """Errors from an exhausted connection pool become SERVICE_UNAVAILABLE, and the answer a
-    503 with `Retry-After`."""
-    if not any(isinstance(e.original_error, Unavailable) for e in errors):
-        return errors
-    answer = Unavailable.answer()
-    mark_response(response, answer)
-    return [
-        top_level(answer, path=e.path) if isinstance(e.original_error, Unavailable) else e
-        for e in errors
-    ]
-
-
-class ServiceUnavailable(SchemaExtension):
-    """`service_unavailable` for Strawberry's pipeline."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if errors:
-            response = getattr(self.execution_context.context, "response", None)
-            result.errors = service_unavailable(errors, response)  # type: ignore[union-attr]
-
-
-_Validated = tuple[GraphQLSchema, DocumentNode, list[GraphQLError]]
-
-
-class DocumentValidationCache(SchemaExtension):
-    """Strawberry's `ValidationCache`, keyed by the parsed document's identity.
-
-    `ValidationCache` keys an LRU cache by the document itself, and a graphql-core document
-    hashes its whole tree on every lookup (about a hundred nodes for a small mutation). The
-    parser cache hands out the same document object for the same text, so its identity is
-    the key; an entry holds its schema and document, so no identity is reused while cached."""
-
-    _results: OrderedDict[tuple[int, int, tuple[type[ASTValidationRule], ...]], _Validated] = (
-        OrderedDict()
-    )
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        schema, document = context.schema._schema, context.graphql_document
-        assert document is not None
-        key = (id(schema), id(document), context.validation_rules)
-        found = self._results.get(key)
-        if found is None or found[0] is not schema or found[1] is not document:
-            errors = validate_document(schema, document, context.validation_rules)
-            found = self._results[key] = (schema, document, errors)
-            if len(self._results) > CACHE_SIZE:
-                self._results.popitem(last=False)
-        else:
-            self._results.move_to_end(key)
-        context.pre_execution_errors = found[2]
-        yield
 
 
 class CachedNameConverter(NameConverter):
@@ -223,7 +155,7 @@ def build_schema(
     """`extensions` are added after Amend's own (tracing, metrics...): they run for every
     operation, whichever path of the view executes it."""
     # Factories: Strawberry builds fresh extension instances per request; the parser and
-    # validation caches live at module level and are shared across requests.
+    # validation caches live at module level (`api.graphql.operation`), shared by requests.
     # The limiters' validation rules are built once: a fresh rule class per request would
     # make every validation a cache miss (the cache is keyed by the rule classes).
     rules = [
@@ -233,12 +165,7 @@ def build_schema(
     if not introspection:
         rules += DisableIntrospection().validation_rules
     factories: list[ExtensionFactory] = [
-        partial(MaxTokensLimiter, max_token_count=max_tokens),
-        partial(AddValidationRules, rules),
-        partial(ParserCache, maxsize=CACHE_SIZE),
-        DocumentValidationCache,
-        partial(MaskErrors, should_mask_error=should_mask),
-        ServiceUnavailable,
+        AmendOperation.factory(tuple(rules), max_tokens),
         *extensions,
     ]
     schema = AmendSchema(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,7 +12,6 @@ from graphql import (
     GraphQLError,
     OperationDefinitionNode,
 )
-from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -22,15 +20,14 @@ from strawberry.extensions import (
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from api.graphql.depth import MAX_DEPTH, depth_limit
 from api.graphql.errors import log_error, redact_input
+from api.graphql.executor import AmendExecutionContext
 from api.graphql.hooks import ExtensionsRunner
 from api.graphql.operation import AmendOperation
 from api.graphql.resolvers import Mutation, Query, Subscription
-from api.graphql.rules import password_fields_error
 from api.graphql.scalars import SCALAR_MAP
 
 # A schema extension class, or a function building one: a fresh instance per operation.
@@ -55,47 +52,6 @@ class CachedNameConverter(NameConverter):
         if converted is None:
             converted = self._names[name] = super().apply_naming_config(name)
         return converted
-
-
-class AmendExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, without the reference cycle graphql-core's has.
-
-    graphql-core's executor keeps resolver helpers bound to itself, so every operation left a
-    cycle holding its whole object graph (context, request, user) for the cyclic garbage
-    collector: a collection every dozen requests, about 15 µs a request, and longer full
-    collections. These helpers reach the executor through a weak reference; it is alive for
-    as long as anything it runs can call them."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        executor = weakref.ref(self)
-
-        def gather(values: Any) -> Any:
-            return _alive(executor).gather_async_work(values)
-
-        def track(values: Any) -> None:
-            _alive(executor).track_async_work(values)
-
-        self.async_helpers = GraphQLResolveInfoHelpers(gather=gather, track=track)
-
-    @classmethod
-    def build(cls, *args: Any, **kwargs: Any) -> Any:
-        # Every execution, whichever path runs it, is built here once its variables are
-        # coerced: the place to refuse what needs variable values to tell, before any field runs.
-        built = super().build(*args, **kwargs)
-        if isinstance(built, list):
-            return built
-        error = password_fields_error(
-            built.operation, built.fragment_definitions, built.variable_values.coerced
-        )
-        return [error] if error is not None else built
-
-
-def _alive(ref: weakref.ref[AmendExecutionContext]) -> AmendExecutionContext:
-    executor = ref()
-    if executor is None:
-        raise RuntimeError("the operation has finished")
-    return executor
 
 
 class _NamedOperation(ExecutionContext):

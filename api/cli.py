@@ -18,6 +18,7 @@ from api.config import ConfigError, Settings
 from api.core.clock import iso_ms
 from api.core.errors import AmendError
 from api.core.models import Plan
+from api.core.policy import DEFAULT_ENDPOINT
 from api.services import projects
 from api.services.container import Services
 from api.services.import_plan import CONFLICT_MODES
@@ -92,7 +93,7 @@ def _users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     imp = users.add_parser("import", help="import users from JSON Lines, hashes included")
     imp.add_argument("--project", required=True, help="project id or name")
-    imp.add_argument("--endpoint", default="users")
+    imp.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
     imp.add_argument("file", help="a JSON Lines file, or - for stdin")
     imp.add_argument("--on-conflict", choices=CONFLICT_MODES, default="skip")
     imp.add_argument("--skip-invalid", action="store_true", help="import the good lines")
@@ -100,7 +101,7 @@ def _users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     imp.add_argument("--json", action="store_true")
     exp = users.add_parser("export", help="write users as JSON Lines, hashes included")
     exp.add_argument("--project", required=True, help="project id or name")
-    exp.add_argument("--endpoint", default="users")
+    exp.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
     exp.add_argument("--output", help="a file to write (mode 0600); stdout without it")
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "CUSTOM_DATA_MAX_BYTES",
     "CUSTOM_DATA_MAX_DEPTH",
     "CUSTOM_DATA_MAX_KEY_LENGTH",
+    "DEFAULT_ENDPOINT",
     "EMAIL_MAX_LENGTH",
     "IMAGE_URL_MAX_LENGTH",
     "NAME_MAX_LENGTH",
@@ -58,6 +59,9 @@ IMAGE_URL_MAX_LENGTH: Final = 2048
 CUSTOM_DATA_MAX_BYTES: Final = 65536  # compact JSON, UTF-8
 CUSTOM_DATA_MAX_DEPTH: Final = 16  # nested objects/arrays; the top-level object is depth 1
 CUSTOM_DATA_MAX_KEY_LENGTH: Final = 256  # characters
+# The endpoint every project starts with, and the one sign-up and sign-in use when the caller
+# names none.
+DEFAULT_ENDPOINT: Final = "users"
 
 # ASCII only: `\d` would also accept other scripts' digits ("٣"), and `$` would accept a
 # trailing newline; the patterns are used with `fullmatch`.

@@ -11,6 +11,7 @@ from strawberry.types.arguments import InputContext
 from strawberry.types.base import StrawberryMaybe, StrawberryOptional
 from strawberry.types.maybe import Some
 
+from api.core.policy import DEFAULT_ENDPOINT
 from api.graphql.scalars import JSON
 
 T = TypeVar("T", bound=type)
@@ -66,7 +67,7 @@ def flat_input(cls: T) -> T:
 @flat_input
 @strawberry.input
 class SignUpInput:
-    endpoint: str | None = "users"
+    endpoint: str | None = DEFAULT_ENDPOINT
     username: str
     password: str
     email: str | None = None
@@ -78,7 +79,7 @@ class SignUpInput:
 @flat_input
 @strawberry.input
 class SignInInput:
-    endpoint: str | None = "users"
+    endpoint: str | None = DEFAULT_ENDPOINT
     identifier: str = strawberry.field(description="username or email")
     password: str
 
@@ -94,7 +95,7 @@ class UpdateCredentialsInput:
 @flat_input
 @strawberry.input
 class PasswordResetRequestInput:
-    endpoint: str | None = "users"
+    endpoint: str | None = DEFAULT_ENDPOINT
     identifier: str = strawberry.field(description="username or email")
 
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from strawberry.types.maybe import Some
 
 from api.core.errors import AmendError
+from api.core.policy import DEFAULT_ENDPOINT
 from api.graphql import errors
 from api.graphql.context import Context
 from api.graphql.inputs import (
@@ -164,7 +165,7 @@ class Mutation:
         signing_up = accounts.sign_up(
             info.context.auth,
             accounts.SignUpInput(
-                endpoint="users" if input.endpoint is None else input.endpoint,
+                endpoint=DEFAULT_ENDPOINT if input.endpoint is None else input.endpoint,
                 username=input.username,
                 password=input.password,
                 email=input.email,
@@ -179,7 +180,7 @@ class Mutation:
     async def sign_in(self, info: Info, input: SignInInput) -> AuthPayload:
         signing_in = accounts.sign_in(
             info.context.auth,
-            endpoint="users" if input.endpoint is None else input.endpoint,
+            endpoint=DEFAULT_ENDPOINT if input.endpoint is None else input.endpoint,
             identifier=input.identifier,
             password=input.password,
         )
@@ -258,7 +259,7 @@ class Mutation:
             info,
             recovery.request_password_reset(
                 info.context.auth,
-                endpoint="users" if input.endpoint is None else input.endpoint,
+                endpoint=DEFAULT_ENDPOINT if input.endpoint is None else input.endpoint,
                 identifier=input.identifier,
             ),
         )

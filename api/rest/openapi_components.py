@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from api.core.policy import DEFAULT_ENDPOINT
 from api.rest.openapi_schemas import ENDPOINT_NAME, HEX32, Schema, ref, string
 
 # Security schemes, grouped by what they carry.
@@ -121,7 +122,7 @@ def parameters() -> dict[str, Schema]:
         ),
         "loginEndpoint": query(
             "endpoint",
-            {**string(ENDPOINT_NAME), "default": "users"},
+            {**string(ENDPOINT_NAME), "default": DEFAULT_ENDPOINT},
             "The authentication endpoint to sign in to.",
         ),
         "X-API-Key": header_param("X-API-Key", "The project's API key (or `?key=`)."),

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.core.errors import AmendError, Reason
+from api.core.policy import DEFAULT_ENDPOINT
 from api.rest import body as bodies
 from api.rest.common import context_of, signed_out
 from api.rest.envelopes import user_v1_error, user_v1_ok
@@ -51,7 +52,7 @@ async def login(request: Request) -> Response:
             raise AmendError(Reason.INVALID_FIELD, "eml and pwd are required")
         result = await accounts.sign_in(
             ctx,
-            endpoint=request.query_params.get("endpoint", "users"),
+            endpoint=request.query_params.get("endpoint", DEFAULT_ENDPOINT),
             identifier=email,
             password=password,
         )

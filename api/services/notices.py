@@ -7,6 +7,7 @@ the secret key); the delivery opens it just for the send and redacts it once del
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from api.core.clock import iso_seconds
 from api.core.models import User
@@ -86,31 +87,56 @@ async def email_change_code(
     await _queue(tx, user, to, "email_change_code", subject, body, now, sealer)
 
 
-async def password_reset(
-    tx: Tx, user: User, *, to: str, project: str, link: OneTimeLink, now: int, sealer: Sealer
-) -> None:
-    body = (
-        f"Someone asked to reset the password of the account '{user.username}' of {project}.\n\n"
-        f"Choose a new password here: {link.link}\n"
-        f"This link works once, until {iso_seconds(link.expires_at)}. "
-        f"Choosing a new password signs out every session.\n\n"
-        "If you did not ask for this, ignore this message: your password stays as it is."
-    )
-    subject = f"Reset your {project} password"
-    await _queue(tx, user, to, "password_reset", subject, body, now, sealer)
+LinkMailKind = Literal["password_reset", "email_verification"]
 
 
-async def email_verification(
-    tx: Tx, user: User, *, to: str, project: str, link: OneTimeLink, now: int, sealer: Sealer
+@dataclass(frozen=True, slots=True)
+class _LinkMail:
+    """What a one-time link mail says around the link (`{username}`, `{project}` and `{to}`
+    are filled in)."""
+
+    subject: str
+    ask: str  # what was asked, up to the link
+    effect: str = ""  # what following the link does, beyond working once
+    unchanged: str = ""  # what stays as it is when the reader ignores the mail
+
+
+_LINK_MAILS: dict[LinkMailKind, _LinkMail] = {
+    "password_reset": _LinkMail(
+        subject="Reset your {project} password",
+        ask="Someone asked to reset the password of the account '{username}' of {project}.\n\n"
+        "Choose a new password here: ",
+        effect=" Choosing a new password signs out every session.",
+        unchanged=": your password stays as it is",
+    ),
+    "email_verification": _LinkMail(
+        subject="Confirm your {project} email address",
+        ask="Confirm that {to} is the email address of the account '{username}' of {project}: ",
+    ),
+}
+
+
+async def link_mail(
+    tx: Tx,
+    user: User,
+    kind: LinkMailKind,
+    *,
+    to: str,
+    project: str,
+    link: OneTimeLink,
+    now: int,
+    sealer: Sealer,
 ) -> None:
+    """Queue the mail of this kind that carries a one-time link (sealed: the link holds
+    the token)."""
+    mail = _LINK_MAILS[kind]
+    names = {"username": user.username, "project": project, "to": to}
     body = (
-        f"Confirm that {to} is the email address of the account '{user.username}' of "
-        f"{project}: {link.link}\n"
-        f"This link works once, until {iso_seconds(link.expires_at)}.\n\n"
-        "If you did not ask for this, ignore this message."
+        f"{mail.ask.format_map(names)}{link.link}\n"
+        f"This link works once, until {iso_seconds(link.expires_at)}.{mail.effect}\n\n"
+        f"If you did not ask for this, ignore this message{mail.unchanged}."
     )
-    subject = f"Confirm your {project} email address"
-    await _queue(tx, user, to, "email_verification", subject, body, now, sealer)
+    await _queue(tx, user, to, kind, mail.subject.format_map(names), body, now, sealer)
 
 
 async def _queue(

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from api.core import ids
 from api.core.errors import AmendError, Reason
 from api.core.models import Endpoint, Plan, Project
-from api.core.policy import validate_endpoint_name
+from api.core.policy import DEFAULT_ENDPOINT, validate_endpoint_name
 from api.security import keys
 from api.services.container import Services
 from api.store import Tx, projects
 
-DEFAULT_ENDPOINT = "users"
 PROJECT_PREFIX = "prj_"
 
 

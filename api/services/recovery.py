@@ -104,9 +104,10 @@ async def _queue_reset(
 ) -> None:
     assert user.email is not None
     async with ctx.services.db.write() as tx:
-        await notices.password_reset(
+        await notices.link_mail(
             tx,
             user,
+            "password_reset",
             to=user.email,
             project=project,
             link=link,
@@ -215,9 +216,10 @@ async def _issue_reset(
     )
     project = await projects.by_id(tx, project_id)
     link = notices.OneTimeLink(notices.link_for(settings.password_reset_url, token), expires_at)
-    await notices.password_reset(
+    await notices.link_mail(
         tx,
         user,
+        "password_reset",
         to=user.email,
         project=project.name if project else "your application",
         link=link,
@@ -257,9 +259,10 @@ async def send_email_verification(ctx: RequestContext) -> bool:
         link = notices.OneTimeLink(
             notices.link_for(services.settings.email_verify_url, token), expires_at
         )
-        await notices.email_verification(
+        await notices.link_mail(
             tx,
             user,
+            "email_verification",
             to=user.email,
             project=caller.project.name,
             link=link,

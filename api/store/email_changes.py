@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 
-from api.store.engine import Tx
+from api.store.engine import Tx, insert_values
 from api.store.tables import email_changes as t
 
 
@@ -24,16 +24,15 @@ async def replace(
 ) -> None:
     """A new pending change replaces any earlier one (and its code)."""
     await tx.run(delete(t).where(t.c.user_pk == user_pk))
-    await tx.run(
-        insert(t).values(
-            user_pk=user_pk,
-            new_email=new_email,
-            code_digest=code_digest,
-            tries=0,
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
+    values = {
+        "user_pk": user_pk,
+        "new_email": new_email,
+        "code_digest": code_digest,
+        "tries": 0,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    await tx.run(*insert_values(t, values))
 
 
 async def get(tx: Tx, user_pk: int) -> PendingEmail | None:

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
-from api.store.engine import Tx
+from api.store.engine import Tx, insert_values
 from api.store.rows import from_row
 from api.store.tables import outbox as t
 
@@ -48,18 +48,17 @@ async def queue(
     sealed: bool = False,
 ) -> None:
     """`sealed`: `body` is already encrypted (it holds a secret)."""
-    await tx.run(
-        insert(t).values(
-            user_pk=user_pk,
-            to=to,
-            kind=kind,
-            subject=subject,
-            body=body,
-            created_at=now,
-            next_attempt_at=now,
-            sealed=sealed,
-        )
-    )
+    values = {
+        "user_pk": user_pk,
+        "to": to,
+        "kind": kind,
+        "subject": subject,
+        "body": body,
+        "created_at": now,
+        "next_attempt_at": now,
+        "sealed": sealed,
+    }
+    await tx.run(*insert_values(t, values))
 
 
 async def due(tx: Tx, *, now: int, limit: int = 20) -> list[Notice]:

@@ -20,9 +20,9 @@ timed out is closed, never reused, and idle connections the server has closed ar
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import Token
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -40,6 +40,8 @@ from api.store.statements import (
     reading,
     refuse_write_inside_read,
 )
+
+T = TypeVar("T")
 
 # PostgreSQL: serialization_failure, deadlock_detected.
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
@@ -201,27 +203,24 @@ class PostgresTx(PlannedTx):
 
     async def all(self, stmt: Statement, params: Params = None) -> list[Row]:
         plan = self._plan(stmt)
-        values = plan.params(params)
-        try:
-            raw = await self._conn.fetch(plan.sql, *values)
-        except Exception as error:
-            raise self._failure(error, plan.sql, values) from error
+        raw = await self._call(self._conn.fetch, plan.sql, plan.params(params))
         return plan.rows(raw, tuple(raw[0].keys()) if raw else ())
 
     async def run(self, stmt: Statement, params: Params = None) -> int:
         plan = self._plan(stmt)
-        values = plan.params(params)
-        try:
-            status = await self._conn.execute(plan.sql, *values)
-        except Exception as error:
-            raise self._failure(error, plan.sql, values) from error
+        status = await self._call(self._conn.execute, plan.sql, plan.params(params))
         count = status.rsplit(" ", 1)[-1]
         return int(count) if count.isdigit() else 0
 
-    def _failure(self, error: Exception, sql: str, values: Sequence[Any]) -> BaseException:
-        if broken(error):
-            self.failed = True
-        return translate(error, sql, values)
+    async def _call(self, send: Callable[..., Awaitable[T]], sql: str, values: Sequence[Any]) -> T:
+        """`send(sql, *values)` with a driver error turned into the store's (and a broken
+        connection marked, to be closed rather than reused)."""
+        try:
+            return await send(sql, *values)
+        except Exception as error:
+            if broken(error):
+                self.failed = True
+            raise translate(error, sql, values) from error
 
 
 class PostgresBlock:

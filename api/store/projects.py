@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 
 from api.core.clock import now_ms
 from api.core.models import Endpoint, Plan, Project
-from api.store.engine import Prepared, Tx, prepare
+from api.store.engine import Prepared, Tx, insert_values, prepare
 from api.store.tables import endpoints, project_origins, projects
 
 _project_cols = (
@@ -71,19 +71,18 @@ async def create(
     api_key_digest: str,
     master_key_digest: str,
 ) -> Project:
-    await tx.run(
-        insert(projects).values(
-            id=project_id,
-            name=name,
-            plan=plan.value,
-            allow_no_origin=allow_no_origin,
-            api_key_digest=api_key_digest,
-            master_key_digest=master_key_digest,
-            created_at=now_ms(),
-        )
-    )
+    values = {
+        "id": project_id,
+        "name": name,
+        "plan": plan.value,
+        "allow_no_origin": allow_no_origin,
+        "api_key_digest": api_key_digest,
+        "master_key_digest": master_key_digest,
+        "created_at": now_ms(),
+    }
+    await tx.run(*insert_values(projects, values))
     for origin in dict.fromkeys(allowed_origins):
-        await tx.run(insert(project_origins).values(project_id=project_id, origin=origin))
+        await tx.run(*insert_values(project_origins, {"project_id": project_id, "origin": origin}))
     project = await by_id(tx, project_id)
     assert project is not None
     return project
@@ -126,11 +125,8 @@ _LISTS_EXACTLY = prepare(
 
 
 async def create_endpoint(tx: Tx, project_id: str, name: str) -> Endpoint:
-    endpoint_id = await tx.scalar(
-        insert(endpoints)
-        .values(project_id=project_id, name=name, created_at=now_ms())
-        .returning(endpoints.c.id)
-    )
+    values = {"project_id": project_id, "name": name, "created_at": now_ms()}
+    endpoint_id = await tx.scalar(*insert_values(endpoints, values, returning=("id",)))
     return Endpoint(id=int(endpoint_id), project_id=project_id, name=name)
 
 

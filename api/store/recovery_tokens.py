@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
-from api.store.engine import Tx
+from api.store.engine import Tx, insert_values
 from api.store.rows import from_row
 from api.store.tables import endpoints
 from api.store.tables import recovery_tokens as t
@@ -36,19 +36,18 @@ async def add(
     now: int,
     expires_at: int,
 ) -> None:
-    await tx.run(
-        insert(t).values(
-            digest=digest,
-            purpose=purpose,
-            endpoint_id=endpoint_id,
-            user_pk=user_pk,
-            identifier=identifier,
-            email=email,
-            ip=ip,
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
+    values = {
+        "digest": digest,
+        "purpose": purpose,
+        "endpoint_id": endpoint_id,
+        "user_pk": user_pk,
+        "identifier": identifier,
+        "email": email,
+        "ip": ip,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    await tx.run(*insert_values(t, values))
 
 
 async def find(tx: Tx, *, digest: str, purpose: str) -> RecoveryToken | None:

@@ -96,6 +96,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         "its own options (scripts/bench --target import --help)",
     )
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument(
+        "--pooler-statements",
+        action="store_true",
+        help="PostgreSQL: run Amend as behind PgBouncer in transaction mode (unnamed statements, "
+        "reads in transactions) instead of with AMEND_DB_SERVER_PREPARED=true",
+    )
     parser.add_argument("--workers", type=int, default=1, help="server workers (default 1)")
     parser.add_argument("--duration", type=int, help="seconds per run (default 10; --quick: 3)")
     parser.add_argument("--quick", action="store_true", help="3 s per run, no warm-up runs")

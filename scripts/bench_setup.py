@@ -43,9 +43,16 @@ class Setup:
             log("starting a throwaway PostgreSQL cluster")
             pg = stack.enter_context(cluster())
             env["AMEND_DATABASE_URL"] = pg.url
+            # Both servers reach PostgreSQL directly and the baseline keeps prepared
+            # statements: so does Amend, unless asked to run as it must behind PgBouncer.
+            env["AMEND_DB_SERVER_PREPARED"] = "false" if args.pooler_statements else "true"
             bench_env["BENCH_DSN"] = pg.dsn
             baseline = "bench_baseline_pg"
-            description = "PostgreSQL (throwaway cluster, fsync off), fresh"
+            description = "PostgreSQL (throwaway cluster, fsync off), fresh, " + (
+                "Amend with unnamed statements and reads in transactions (as behind PgBouncer)"
+                if args.pooler_statements
+                else "Amend with named prepared statements (AMEND_DB_SERVER_PREPARED=true)"
+            )
         # The same settings the server will read (production defaults apart from these).
         settings = Settings.from_env(env, env_file=None)
         bench_env["BENCH_ISSUER"] = settings.issuer

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from inspect import isawaitable
 from typing import Any
 
 import strawberry
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     GraphQLError,
     OperationDefinitionNode,
+    execute,
 )
+from graphql import ExecutionResult as GraphQLExecutionResult
+from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -20,13 +25,13 @@ from strawberry.extensions import (
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from api.graphql.depth import MAX_DEPTH, depth_limit
 from api.graphql.errors import log_error, redact_input
 from api.graphql.executor import AmendExecutionContext
 from api.graphql.hooks import ExtensionsRunner
-from api.graphql.operation import AmendOperation
+from api.graphql.operation import AmendOperation, masked, service_unavailable
 from api.graphql.resolvers import Mutation, Query, Subscription
 from api.graphql.scalars import SCALAR_MAP
 
@@ -75,6 +80,41 @@ class AmendSchema(strawberry.Schema):
     # pipeline (`api.graphql.documents`).
     validation_rules: tuple[type[ASTValidationRule], ...] = ()
     max_tokens: int = 0
+    # No extension registered beside Amend's own (`api.graphql.operation`).
+    own_extension_only: bool = True
+
+    async def execute_validated(
+        self,
+        document: DocumentNode,
+        variables: dict[str, Any] | None,
+        context: Any,
+        operation_name: str | None,
+    ) -> ExecutionResult:
+        """`execute` for a query or mutation already parsed and validated with this schema's
+        limits, when Amend's own extension is the only one. Its hooks would find the document
+        in their caches; what is left of them is done here with the same functions: errors
+        logged and redacted, an unavailable database answered 503, unexpected errors masked.
+        Strawberry's steps around them cost as much as executing a small query. With any
+        other extension registered, every operation goes through `execute`, so that
+        extension runs on every request."""
+        result = execute(
+            self._schema,
+            document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
+            is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+            executor_class=self.execution_context_class,
+        )
+        if isawaitable(result):
+            result = await result
+        assert isinstance(result, GraphQLExecutionResult)
+        errors = result.errors
+        if errors:
+            self.process_errors(errors)
+            response = getattr(context, "response", None)
+            errors = masked(service_unavailable(errors, response))
+        return ExecutionResult(data=result.data, errors=errors)
 
     def _create_execution_context(self, *args: Any, **kwargs: Any) -> ExecutionContext:
         context = super()._create_execution_context(*args, **kwargs)
@@ -137,6 +177,7 @@ def build_schema(
         ),
     )
     schema.hide_suggestions = not field_suggestions
+    schema.own_extension_only = not extensions
     schema.validation_rules = tuple(rules)
     schema.max_tokens = max_tokens
     return schema

@@ -155,15 +155,20 @@ class AmendGraphQL(GraphQL[Context, None]):
         request = Request(scope, receive)
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
-        # Strawberry's own execution, with every schema extension: the parser and validation
-        # caches answer this text from memory.
-        result = await self.schema.execute(
-            query,
-            variable_values=variables,
-            context_value=context,
-            operation_name=operation_name,
-            allowed_operation_types=_DIRECT_OPERATIONS,
-        )
+        if self.schema.own_extension_only:
+            result = await self.schema.execute_validated(
+                document.node, variables, context, operation_name
+            )
+        else:
+            # Strawberry's own execution, with every schema extension: the parser and
+            # validation caches answer this text from memory.
+            result = await self.schema.execute(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation_name,
+                allowed_operation_types=_DIRECT_OPERATIONS,
+            )
         answer = await self.process_result(request, result)
         early = bool(scope.get(_FAILED_EARLY))  # the variables did not coerce
         # What `create_response` builds, sent without a second Response object.

@@ -7,25 +7,43 @@ taken as the driver returns it. Fields the row does not hold are passed by the c
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-# Per model class: (field name, declared bool) in declaration order, worked out once.
-_LAYOUTS: dict[type, tuple[tuple[str, bool], ...]] = {}
+_Builder = Callable[[Mapping[str, Any], dict[str, Any]], Any]
+# Per model class, column prefix and names given by the caller: a constructor call written
+# out once, as `dataclasses` writes `__init__`. Building the keyword arguments field by field
+# on every row cost more than the statement that read it.
+_BUILDERS: dict[tuple[type, str, tuple[str, ...]], _Builder] = {}
 
 
 def from_row(cls: type[T], row: Mapping[str, Any], *, prefix: str = "", **given: Any) -> T:
     """An instance of the dataclass `cls` from `row[prefix + field]`, with `given` taking
     the place of the columns it names."""
-    layout = _LAYOUTS.get(cls)
-    if layout is None:
-        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-        layout = _LAYOUTS[cls] = tuple((f.name, f.type in ("bool", bool)) for f in fields)
-    values = dict(given)
-    for name, is_bool in layout:
-        if name not in values:
-            value = row[prefix + name]
-            values[name] = bool(value) if is_bool else value
-    return cls(**values)
+    key = (cls, prefix, tuple(given))
+    build = _BUILDERS.get(key)
+    if build is None:
+        build = _BUILDERS[key] = _builder(cls, prefix, frozenset(given))
+    built: T = build(row, given)
+    return built
+
+
+def _builder(cls: type, prefix: str, given: frozenset[str]) -> _Builder:
+    arguments = []
+    for field in dataclasses.fields(cls):
+        if not field.init:
+            continue
+        name = field.name  # an identifier; the column label is written as a string literal
+        if name in given:
+            arguments.append(f"{name}=given[{name!r}]")
+        elif field.type in ("bool", bool):
+            arguments.append(f"{name}=bool(row[{prefix + name!r}])")
+        else:
+            arguments.append(f"{name}=row[{prefix + name!r}]")
+    source = f"def build(row, given):\n    return cls({', '.join(arguments)})\n"
+    namespace: dict[str, Any] = {"cls": cls}
+    exec(source, namespace)  # noqa: S102 - built from the model's own field names only
+    builder: _Builder = namespace["build"]
+    return builder

@@ -56,7 +56,8 @@ class SqliteTx(PlannedTx):
         plan = self._plan(stmt)
         cursor = await _execute(self._conn, plan.sql, plan.params(params))
         try:
-            return plan.rows(cursor.fetchall(), [d[0] for d in cursor.description or ()])
+            keys = plan.keys or [d[0] for d in cursor.description or ()]
+            return plan.rows(cursor.fetchall(), keys)
         finally:
             cursor.close()
 

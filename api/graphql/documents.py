@@ -2,11 +2,12 @@
 
 A client sends the same few operation texts over and over. Strawberry's HTTP view (its
 request adapters, a second Response object, its JSON encoding) costs more than Amend's own
-work on a small mutation, so the view hands a known-good document straight to the schema's
-`execute`: every schema extension runs, exactly as on the full pipeline, and the parser and
-validation caches answer from memory. Anything else: a text not seen before that fails to
-parse or validate, a subscription, an `Accept` asking for a streamed answer, an unusual body:
-goes through Strawberry's full view, which writes the error answers.
+work on a small mutation, so the view executes a known-good document itself: straight on
+graphql-core when Amend's own extension is the only one (`AmendSchema.execute_validated`),
+through the schema's `execute` with every extension otherwise. Anything else: a text not
+seen before that fails to parse or validate, a subscription, an `Accept` asking for a
+streamed answer, an unusual body: goes through Strawberry's full view, which writes the
+error answers.
 """
 
 from __future__ import annotations

@@ -27,12 +27,12 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types import ExecutionContext, ExecutionResult
 
-from api.graphql.depth import MAX_DEPTH, depth_limit
 from api.graphql.errors import log_error, redact_input
 from api.graphql.executor import AmendExecutionContext
 from api.graphql.hooks import ExtensionsRunner
 from api.graphql.operation import AmendOperation, masked, service_unavailable
 from api.graphql.resolvers import Mutation, Query, Subscription
+from api.graphql.rules import MAX_DEPTH, depth_limit
 from api.graphql.scalars import SCALAR_MAP
 
 # A schema extension class, or a function building one: a fresh instance per operation.

@@ -3,6 +3,11 @@
     ./scripts/bench                    # 10 s per target (run ./scripts/test or ./scripts/dev once)
     ./scripts/bench --quick            # 3 s per target
     ./scripts/bench --duration 5 --users 2000 --json /tmp/bench.json
+    ./scripts/bench --database postgres [--workers 2] [--pooler-statements]
+
+With `--database postgres` both servers use a throwaway cluster (`scripts/bench_postgres.py`);
+Amend keeps named prepared statements (`AMEND_DB_SERVER_PREPARED=true`) as the asyncpg
+baseline does, unless `--pooler-statements` runs it as it must run behind PgBouncer.
 
 What it does:
 

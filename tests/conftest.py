@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from api.app import create_app
 from api.config import Settings
@@ -17,6 +18,11 @@ from api.core.models import Plan
 from api.services import projects
 from api.services.container import Services
 from tests.db import TestDB, drop, drop_template, fresh, make_template
+
+# Property tests run on busy CI machines and beside the whole suite: a slow example is not a
+# failure (no deadline, no "too slow" health check); what each property asserts is.
+settings.register_profile("amend", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("amend")
 
 SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 # Cheap hashing for the suite (configuration, not a code path); tests of the production

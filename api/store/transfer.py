@@ -111,13 +111,15 @@ def _lookup(n: int) -> Prepared:
         return (
             select(*USER_COLUMNS)
             .where(
+                # Three branches, each on a whole unique index: SQLite's OR optimisation
+                # then probes (endpoint_id, key) for every key, where `endpoint_id = ? AND
+                # (a OR b)` made it scan the endpoint's users once per batch.
                 or_(
                     users.c.unique_id.in_([bindparam(f"i{k}") for k in range(n)]),
                     (users.c.endpoint_id == bindparam("endpoint_id"))
-                    & or_(
-                        users.c.username_canonical.in_([bindparam(f"u{k}") for k in range(n)]),
-                        users.c.email_canonical.in_([bindparam(f"e{k}") for k in range(n)]),
-                    ),
+                    & users.c.username_canonical.in_([bindparam(f"u{k}") for k in range(n)]),
+                    (users.c.endpoint_id == bindparam("endpoint_id"))
+                    & users.c.email_canonical.in_([bindparam(f"e{k}") for k in range(n)]),
                 )
             )
             .order_by(users.c.pk)

@@ -218,6 +218,16 @@ class PostgresTx(PlannedTx):
         count = status.rsplit(" ", 1)[-1]
         return int(count) if count.isdigit() else 0
 
+    async def many(self, stmt: Statement, rows: Sequence[Params]) -> None:
+        if not rows:
+            return
+        plan = self._plan(stmt)
+        values = [plan.params(row) for row in rows]
+        try:
+            await self._conn.executemany(plan.sql, values)
+        except Exception as error:
+            raise self._failure(error, plan.sql, values[0]) from error
+
     def _failure(self, error: Exception, sql: str, values: Sequence[Any]) -> BaseException:
         if broken(error):
             self.failed = True

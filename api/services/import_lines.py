@@ -50,32 +50,25 @@ SECRET_FIELDS = frozenset({"password", "password_hash"})
 
 @dataclass(slots=True)
 class Line:
-    """A valid line, normalized. `fields` names what the line set (for updates and audit);
-    `password` is plain text still to be hashed (never spooled to disk: hashed first)."""
+    """A valid line, normalized. `values` holds the columns it sets, `fields` names what the
+    line set (for updates and audit); `password` is plain text still to be hashed (never
+    spooled to disk: hashed first). `unique_id` is "" until one is generated, when the line
+    gives none."""
 
     number: int
     unique_id: str
-    username: str
-    email: str | None
     values: dict[str, Any]
     fields: list[str]
     password: str | None = None
     given_id: bool = False
+    username_key: str = field(init=False)
+    email_key: str | None = field(init=False)
+    # The insert of this line, bound for the database ahead of the write (`user_binder`).
+    row: list[Any] | None = field(init=False, default=None)
 
-    @property
-    def username_key(self) -> str:
-        return str(self.values["username_canonical"])
-
-    @property
-    def email_key(self) -> str | None:
-        key = self.values.get("email_canonical")
-        return None if key is None else str(key)
-
-
-@dataclass(slots=True)
-class Checked:
-    line: Line | None
-    problems: list[Problem] = field(default_factory=list)
+    def __post_init__(self) -> None:
+        self.username_key = self.values["username_canonical"]
+        self.email_key = self.values.get("email_canonical")
 
 
 def _keep(problems: list[Problem], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -139,18 +132,32 @@ def _check_secret(
     return password
 
 
-def check_line(number: int, raw: bytes, identify: Callable[[str], str | None]) -> Checked:
-    """Validate one line; `identify` names the scheme of an acceptable password hash."""
+_NOT_JSON = (Problem(Reason.INVALID_FIELD, "The line is not valid JSON."),)
+_NOT_OBJECT = (Problem(Reason.NOT_AN_OBJECT, "A line must be a JSON object."),)
+_PROFILE = (
+    ("first_name", validate_name),
+    ("last_name", validate_name),
+    ("phone_number", validate_phone),
+    ("image_url", validate_image_url),
+)
+
+
+def check_line(
+    number: int, raw: bytes, identify: Callable[[str], str | None]
+) -> Line | list[Problem]:
+    """Validate one line: the `Line`, or every problem it has. `identify` names the scheme of
+    an acceptable password hash."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return Checked(None, [Problem(Reason.INVALID_FIELD, "The line is not valid JSON.")])
+        return list(_NOT_JSON)
     if not isinstance(doc, dict):
-        return Checked(None, [Problem(Reason.NOT_AN_OBJECT, "A line must be a JSON object.")])
+        return list(_NOT_OBJECT)
     problems: list[Problem] = []
-    for name in sorted(set(doc) - FIELDS):
-        _invalid(problems, name, f"'{name}' is not a field of the import format.")
-    present = {k: v for k, v in doc.items() if k in FIELDS and v is not None}
+    if not FIELDS.issuperset(doc):
+        for name in sorted(set(doc) - FIELDS):
+            _invalid(problems, name, f"'{name}' is not a field of the import format.")
+    present = {k: v for k, v in doc.items() if v is not None and k in FIELDS}
     username = _keep(problems, validate_username, doc.get("username"), field=("username",))
     given_id = "unique_id" in present
     unique_id = present.get("unique_id")
@@ -160,14 +167,29 @@ def check_line(number: int, raw: bytes, identify: Callable[[str], str | None]) -
     if "email" in present:
         email = _keep(problems, normalize_email, present["email"], field=("email",))
     values: dict[str, Any] = {}
-    for name, validate in (
-        ("first_name", validate_name),
-        ("last_name", validate_name),
-        ("phone_number", validate_phone),
-        ("image_url", validate_image_url),
-    ):
+    for name, validate in _PROFILE:
         if name in present:
             values[name] = _keep(problems, validate, present[name], field=(name,))
+    _check_rest(present, values, problems)
+    password = _check_secret(present, values, problems, identify, username, email)
+    if problems:
+        return problems
+    assert isinstance(username, str)
+    values["username"] = username
+    values["username_canonical"] = canonical_username(username)
+    if email is not None:
+        # `normalize_email` returns the normalized address, whose canonical key is its
+        # lowercase form (what `canonical_email` computes, without validating it twice).
+        values["email"] = email
+        values["email_canonical"] = email.lower()
+    fields = sorted(present)
+    if given_id:
+        fields.remove("unique_id")
+    return Line(number, str(unique_id) if given_id else "", values, fields, password, given_id)
+
+
+def _check_rest(present: dict[str, Any], values: dict[str, Any], problems: list[Problem]) -> None:
+    """`email_verified`, `data` and `created_at`."""
     if "email_verified" in present:
         values["email_verified"] = present["email_verified"]
         if not isinstance(present["email_verified"], bool):
@@ -179,25 +201,3 @@ def check_line(number: int, raw: bytes, identify: Callable[[str], str | None]) -
         values["data"] = data
     if "created_at" in present:
         values["created_at"] = parse_created_at(present["created_at"], problems)
-    password = _check_secret(present, values, problems, identify, username, email)
-    if problems:
-        return Checked(None, problems)
-    assert isinstance(username, str)
-    values.update(username=username, username_canonical=canonical_username(username))
-    if email is not None:
-        # `normalize_email` returns the normalized address, whose canonical key is its
-        # lowercase form (what `canonical_email` computes, without validating it twice).
-        values.update(email=email, email_canonical=email.lower())
-    fields = sorted(k for k in present if k != "unique_id")
-    return Checked(
-        Line(
-            number=number,
-            unique_id=str(unique_id) if given_id else ids.new_hex_id(),
-            username=username,
-            email=email,
-            values=values,
-            fields=fields,
-            password=password,
-            given_id=given_id,
-        )
-    )

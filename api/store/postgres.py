@@ -34,6 +34,7 @@ from api.store.statements import (
     IN_READ,
     Params,
     PlannedTx,
+    Prepared,
     Row,
     Statement,
     Tx,
@@ -227,6 +228,15 @@ class PostgresTx(PlannedTx):
             await self._conn.executemany(plan.sql, values)
         except Exception as error:
             raise self._failure(error, plan.sql, values[0]) from error
+
+    async def many_bound(self, stmt: Prepared, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        sql = stmt.plan(self._dialect).sql
+        try:
+            await self._conn.executemany(sql, rows)
+        except Exception as error:
+            raise self._failure(error, sql, rows[0]) from error
 
     def _failure(self, error: Exception, sql: str, values: Sequence[Any]) -> BaseException:
         if broken(error):

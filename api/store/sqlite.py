@@ -34,6 +34,7 @@ from api.store.statements import (
     IN_READ,
     Params,
     PlannedTx,
+    Prepared,
     Row,
     Statement,
     Tx,
@@ -73,6 +74,11 @@ class SqliteTx(PlannedTx):
         plan = self._plan(stmt)
         values = [plan.params(row) for row in rows]
         (await _execute(self._conn, plan.sql, values, many=True)).close()
+
+    async def many_bound(self, stmt: Prepared, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            sql = stmt.plan(self._dialect).sql
+            (await _execute(self._conn, sql, rows, many=True)).close()
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:

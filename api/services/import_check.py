@@ -1,0 +1,146 @@
+"""Checking the lines of an import, batch by batch: here, or in a worker process beside it.
+
+Checking a line (JSON, the field rules, the hash format) is CPU work that needs nothing of
+this process but the hash formats, while the first pass here also probes the database for
+duplicates and conflicts. With a second CPU, the batches after the first are checked in one
+worker process, up to two batches ahead of the one this process plans, so a large import
+takes about the time of the slower of the two instead of their sum. The worker is forked:
+it starts in milliseconds, inherits the hash formats, and touches nothing else it inherits
+(no database connection, no thread). A batch travels to it as raw bytes and comes back as
+`Line`s and problems; plain passwords on those lines go through a pipe, never to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any
+
+import orjson
+
+from api.core import ids
+from api.core.errors import Problem, Reason
+from api.security.passwords import usable_cpus
+from api.services.import_lines import Line, check_line
+
+Raw = list[tuple[int, bytes | None]]  # (line number, bytes; None: over the size limit)
+Checked = tuple[list[Line], list[tuple[int, list[Problem]]]]  # valid lines, bad lines
+Identify = Callable[[str], str | None]
+Bind = Callable[[Line], list[Any]]  # a line's insert, bound for the database
+
+_TOO_LONG = (Problem(Reason.INVALID_FIELD, "The line is longer than 1 MiB."),)
+AHEAD = 2  # batches checked ahead of the one being planned: bounded memory
+
+
+def check_batch(batch: Raw, identify: Identify, bind: Bind) -> Checked:
+    """Check a batch; valid lines get their unique_id (when they give none) and their bound
+    insert (when they hold no plain password, which is hashed later)."""
+    good: list[Line] = []
+    bad: list[tuple[int, list[Problem]]] = []
+    for number, raw in batch:
+        checked = list(_TOO_LONG) if raw is None else check_line(number, raw, identify)
+        if isinstance(checked, Line):
+            good.append(checked)
+        else:
+            bad.append((number, checked))
+    # Generated ids sort by time: the import appends to the unique_id index.
+    unnamed = [line for line in good if not line.given_id]
+    for line, unique_id in zip(unnamed, ids.new_sorted_hex_ids(len(unnamed)), strict=True):
+        line.unique_id = unique_id
+    for line in good:
+        if line.password is None:
+            line.row = bind(line)
+    return good, bad
+
+
+_tools: tuple[Identify, Bind] | None = None  # the worker's, set when it starts
+
+
+def _start_worker(identify: Identify, bind: Bind) -> None:
+    global _tools
+    _tools = (identify, bind)
+
+
+def _check_in_worker(batch: Raw) -> tuple[bytes, list[tuple[int, list[Problem]]]]:
+    """`check_batch` in the worker; the valid lines travel back as JSON, which orjson
+    writes and reads several times faster than pickle writes and reads `Line` objects."""
+    assert _tools is not None
+    good, bad = check_batch(batch, *_tools)
+    return orjson.dumps([_as_list(line) for line in good]), bad
+
+
+def _as_list(line: Line) -> list[Any]:
+    return [
+        line.number,
+        line.unique_id,
+        line.values,
+        line.fields,
+        line.password,
+        line.given_id,
+        line.row,
+    ]
+
+
+def _from_worker(answer: tuple[bytes, list[tuple[int, list[Problem]]]]) -> Checked:
+    blob, bad = answer
+    good = []
+    for number, unique_id, values, fields, password, given_id, row in orjson.loads(blob):
+        line = Line(number, unique_id, values, fields, password, given_id)
+        line.row = row
+        good.append(line)
+    return good, bad
+
+
+def _worker_pool(identify: Identify, bind: Bind) -> ProcessPoolExecutor | None:
+    """A one-process pool, or None where a worker would not help (one CPU) or cannot be
+    forked (no `fork` on this platform)."""
+    if usable_cpus() < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(identify, bind),
+    )
+
+
+async def checked_batches(
+    batches: Iterator[Raw], identify: Identify, bind: Bind
+) -> AsyncIterator[tuple[int, Checked]]:
+    """(lines in the batch, its check) for each batch, in order. The first batch is checked
+    here (a small import never starts a worker); the others in the worker when there is one."""
+    first = next(batches, None)
+    if first is None:
+        return
+    yield len(first), check_batch(first, identify, bind)
+    second = next(batches, None)
+    if second is None:
+        return
+    pool = _worker_pool(identify, bind)
+    if pool is None:
+        yield len(second), check_batch(second, identify, bind)
+        for batch in batches:
+            yield len(batch), check_batch(batch, identify, bind)
+        return
+    loop = asyncio.get_running_loop()
+    pending: deque[tuple[int, asyncio.Future[Any]]] = deque()
+    try:
+        for batch in _chain(second, batches):
+            future: Future[Any] = pool.submit(_check_in_worker, batch)
+            pending.append((len(batch), asyncio.wrap_future(future, loop=loop)))
+            if len(pending) > AHEAD:
+                count, done = pending.popleft()
+                yield count, _from_worker(await done)
+        while pending:
+            count, done = pending.popleft()
+            yield count, _from_worker(await done)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _chain(first: Raw, rest: Iterator[Raw]) -> Iterator[Raw]:
+    yield first
+    yield from rest

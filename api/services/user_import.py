@@ -13,6 +13,8 @@ database waits milliseconds for the lock, never the whole import.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -236,6 +238,24 @@ class _Importer:
             progress(lines)
 
 
+@contextlib.contextmanager
+def _collector_for_batches() -> Iterator[None]:
+    """The cyclic garbage collector, tuned while an import runs. A batch holds tens of
+    thousands of containers (parsed lines) alive, on which the default thresholds start a
+    collection every 700 allocations, and every tenth of those also walks the whole heap of
+    a started process (SQLAlchemy, the schema, ...): ~20% of an import. The objects alive
+    before the import are set aside (`gc.freeze`) and collections come 50x less often;
+    cycles are still collected, so memory stays bounded. Restored afterwards."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(35_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
 async def import_users(
     services: Services,
     *,
@@ -250,7 +270,7 @@ async def import_users(
     the progress callback of the second, once its number of lines is known."""
     found_project, ep = await find_endpoint(services, project, endpoint)
     importer = _Importer(services, found_project, ep, options)
-    with tempfile.TemporaryDirectory(prefix="amend-import-") as tmp:
+    with _collector_for_batches(), tempfile.TemporaryDirectory(prefix="amend-import-") as tmp:
         seen = SeenKeys(Path(tmp))
         try:
             with tempfile.TemporaryFile(dir=tmp) as spool:

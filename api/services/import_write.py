@@ -46,27 +46,32 @@ def audit_fields(line: Line) -> list[str]:
 
 def new_row(line: Line, endpoint_id: int, now: int | None) -> dict[str, Any]:
     """The columns of an imported user; `now` None leaves the time stamps to fill in."""
+    return dict(zip(transfer.IMPORT_COLUMNS, new_values(line, endpoint_id, now), strict=True))
+
+
+def new_values(line: Line, endpoint_id: int, now: int | None) -> tuple[Any, ...]:
+    """`new_row`'s values, in `transfer.IMPORT_COLUMNS` order."""
     v = line.values
     created = v.get("created_at")
-    return {
-        "endpoint_id": endpoint_id,
-        "unique_id": line.unique_id,
-        "username": v["username"],
-        "username_canonical": v["username_canonical"],
-        "email": v.get("email"),
-        "email_canonical": v.get("email_canonical"),
+    return (
+        endpoint_id,
+        line.unique_id,
+        v["username"],
+        v["username_canonical"],
+        v.get("email"),
+        v.get("email_canonical"),
         # Without a password or a hash the account cannot sign in (no hash verifies "").
-        "password_hash": v.get("password_hash") or "",
-        "first_name": v.get("first_name"),
-        "last_name": v.get("last_name"),
-        "phone_number": v.get("phone_number"),
-        "image_url": v.get("image_url"),
-        "email_verified": bool(v.get("email_verified", False)),
-        "data": v.get("data") or {},
-        "version": 1,
-        "created_at": now if created is None else created,
-        "updated_at": now,
-    }
+        v.get("password_hash") or "",
+        v.get("first_name"),
+        v.get("last_name"),
+        v.get("phone_number"),
+        v.get("image_url"),
+        bool(v.get("email_verified", False)),
+        v.get("data") or {},
+        1,  # version
+        now if created is None else created,
+        now,  # updated_at
+    )
 
 
 def changes_for(line: Line, user: User) -> dict[str, Any]:
@@ -108,7 +113,9 @@ async def write_batch(
             if fields is None:
                 fields = named[key] = audit_fields(line)
             events.append((line.unique_id, fields))
-        await transfer.record_imports(tx, project_id=project.id, events=events, now=now)
+        await transfer.record_imports(
+            tx, services.db.dialect, project_id=project.id, events=events, now=now
+        )
         counts.imported = len(inserts)
     for line, decision in decisions:
         if decision.action == "skip":
@@ -155,7 +162,7 @@ async def _update(
 def binder(services: Services, ep: Endpoint) -> Callable[[Line], list[Any]]:
     """A line's insert, bound for this database ahead of the write (time stamps left out)."""
     bind, _, _ = transfer.user_binder(services.db.dialect)
-    return lambda line: bind(new_row(line, ep.id, None))
+    return lambda line: bind(new_values(line, ep.id, None))
 
 
 def spooled(line: Line, fields: list[str] | None) -> bytes:
@@ -207,7 +214,9 @@ class Writer:
             if not await transfer.insert_bound_users(tx, [row for _, _, row in heads]):
                 raise _Conflicted
             events = [(unique_id, fields) for unique_id, fields, _ in heads]
-            await transfer.record_imports(tx, project_id=self.project.id, events=events, now=now)
+            await transfer.record_imports(
+                tx, self.services.db.dialect, project_id=self.project.id, events=events, now=now
+            )
         return Counts(imported=len(heads))
 
     async def _careful(self, lines: list[Line]) -> Counts:

@@ -8,6 +8,7 @@ than one statement each. Statements are compiled once per dialect.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select
@@ -59,15 +60,36 @@ _RECORD_IMPORT = prepare(
 )
 
 
-def user_binder(dialect: Any) -> tuple[Callable[[Mapping[str, Any]], list[Any]], int, int]:
-    """How to bind an imported user's row (values keyed by `IMPORT_COLUMNS`) for
+Binder = Callable[[Sequence[Any]], list[Any]]
+
+
+def _binder(stmt: Prepared, dialect: Any, names: Sequence[str]) -> Binder:
+    """Bind values given in the order of `names` (the statement's own parameter names) as
+    `Plan.params` would: put in the plan's order, defaults added, types converted."""
+    plan = stmt.plan(dialect)
+    given = {n: i for i, n in enumerate(names)}
+    others = [n for n in plan.names if n not in given]  # left to their defaults
+    extras = tuple(plan.defaults[n] for n in others)
+    at = {**given, **{n: len(names) + k for k, n in enumerate(others)}}
+    order = itemgetter(*(at[n] for n in plan.names))
+    binders = plan.binders
+
+    def bind(values: Sequence[Any]) -> list[Any]:
+        bound = list(order((*values, *extras)))
+        for i, process in binders:
+            bound[i] = process(bound[i])
+        return bound
+
+    return bind
+
+
+def user_binder(dialect: Any) -> tuple[Binder, int, int]:
+    """How to bind an imported user's values (in `IMPORT_COLUMNS` order) for
     `insert_bound_users` on this engine, and where `created_at` and `updated_at` land in the
     bound list (to be stamped when the row is written)."""
+    names = [f"v_{c}" for c in IMPORT_COLUMNS]
     plan = _INSERT_USER.plan(dialect)
-
-    def bind(row: Mapping[str, Any]) -> list[Any]:
-        return list(plan.params({b: row[c] for b, c in _BINDS}))
-
+    bind = _binder(_INSERT_USER, dialect, names)
     return bind, plan.names.index("v_created_at"), plan.names.index("v_updated_at")
 
 
@@ -91,15 +113,18 @@ async def insert_users(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 async def record_imports(
-    tx: Tx, *, project_id: str, events: Sequence[tuple[str, Sequence[str]]], now: int
+    tx: Tx,
+    dialect: Any,
+    *,
+    project_id: str,
+    events: Sequence[tuple[str, Sequence[str]]],
+    now: int,
 ) -> None:
-    """One audit event `import` (actor master) per (unique_id of a user, field names)."""
-    await tx.many(
-        _RECORD_IMPORT,
-        [
-            {"project_id": project_id, "unique_id": uid, "fields": fields, "at": now}
-            for uid, fields in events
-        ],
+    """One audit event `import` (actor master) per (unique_id of a user, field names); the
+    events are bound here for `dialect` (the transaction's)."""
+    bind = _binder(_RECORD_IMPORT, dialect, ("project_id", "unique_id", "fields", "at"))
+    await tx.many_bound(
+        _RECORD_IMPORT, [bind((project_id, uid, fields, now)) for uid, fields in events]
     )
 
 

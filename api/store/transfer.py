@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, insert, literal_column, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.base import Executable
 
@@ -198,7 +198,13 @@ EXPORT_COLUMNS = (
 )
 _EXPORT = prepare(
     select(*EXPORT_COLUMNS)
-    .where(users.c.endpoint_id == bindparam("endpoint_id"), users.c.pk > bindparam("after"))
+    .where(
+        # `endpoint_id + 0`: not a column an index can serve, so the page is read along the
+        # primary key from `after` (where `endpoint_id = ?` made SQLite read the endpoint's
+        # users through the username index and sort them all, for every page).
+        users.c.endpoint_id + literal_column("0") == bindparam("endpoint_id"),
+        users.c.pk > bindparam("after"),
+    )
     .order_by(users.c.pk)
     .limit(bindparam("limit"))
 )

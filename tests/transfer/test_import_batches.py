@@ -101,5 +101,7 @@ async def test_a_user_made_between_the_two_passes_is_a_conflict_of_the_batch(
     assert (report.imported, report.updated, report.skipped) == (imported, updated, skipped)
     assert problems(report) == bad
     assert user_count(db) == 3
-    late = db.sql("SELECT username, first_name, version FROM users WHERE email LIKE 'late@%'")
+    late = db.sql(
+        "SELECT username, first_name, version FROM users WHERE email = ?", ("late@example.com",)
+    )
     assert late == ([("Late", "Late", 2)] if mode == "update" else [("late", None, 1)])

@@ -179,6 +179,11 @@ def unspooled(raw: bytes) -> Line:
     return Line(number, unique_id, values, fields, None, given_id)
 
 
+# Lines per transaction the careful way: an update costs ~100 µs (the row, the user's change
+# event, an audit event, maybe its sessions), so 200 of them hold the write lock ~20-40 ms.
+CAREFUL_BATCH = 200
+
+
 class _Conflicted(Exception):
     """A bound insert met a user made since the first pass."""
 
@@ -201,7 +206,14 @@ class Writer:
                 return await self._insert(heads)
             except _Conflicted:
                 pass
-        return await self._careful([unspooled(raw) for raw in raws])
+        lines = [unspooled(raw) for raw in raws]
+        counts = Counts()
+        for start in range(0, len(lines), CAREFUL_BATCH):
+            done = await self._careful(lines[start : start + CAREFUL_BATCH])
+            counts.imported += done.imported
+            counts.updated += done.updated
+            counts.skipped += done.skipped
+        return counts
 
     async def _insert(self, heads: list[list[Any]]) -> Counts:
         now = now_ms()

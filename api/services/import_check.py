@@ -19,12 +19,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
-import orjson
-
 from api.core import ids
 from api.core.errors import Problem, Reason
 from api.security.passwords import usable_cpus
 from api.services.import_lines import Line, check_line
+from api.services.import_write import audit_fields, spooled
 
 Raw = list[tuple[int, bytes | None]]  # (line number, bytes; None: over the size limit)
 Checked = tuple[list[Line], list[tuple[int, list[Problem]]]]  # valid lines, bad lines
@@ -36,8 +35,9 @@ AHEAD = 2  # batches checked ahead of the one being planned: bounded memory
 
 
 def check_batch(batch: Raw, identify: Identify, bind: Bind) -> Checked:
-    """Check a batch; valid lines get their unique_id (when they give none) and their bound
-    insert (when they hold no plain password, which is hashed later)."""
+    """Check a batch. A valid line gets its unique_id (when it gives none) and, unless it
+    holds a plain password (hashed later), its bound insert and its spool record as an
+    insert: most lines of most imports are inserts, and this work can run in the worker."""
     good: list[Line] = []
     bad: list[tuple[int, list[Problem]]] = []
     for number, raw in batch:
@@ -50,9 +50,14 @@ def check_batch(batch: Raw, identify: Identify, bind: Bind) -> Checked:
     unnamed = [line for line in good if not line.given_id]
     for line, unique_id in zip(unnamed, ids.new_sorted_hex_ids(len(unnamed)), strict=True):
         line.unique_id = unique_id
+    named: dict[tuple[str, ...], list[str]] = {}  # lines of a file mostly set the same fields
     for line in good:
         if line.password is None:
             line.row = bind(line)
+            fields = named.get(key := tuple(line.fields))
+            if fields is None:
+                fields = named[key] = audit_fields(line)
+            line.record = spooled(line, True, fields)
     return good, bad
 
 
@@ -64,34 +69,34 @@ def _start_worker(identify: Identify, bind: Bind) -> None:
     _tools = (identify, bind)
 
 
-def _check_in_worker(batch: Raw) -> tuple[bytes, list[tuple[int, list[Problem]]]]:
-    """`check_batch` in the worker; the valid lines travel back as JSON, which orjson
-    writes and reads several times faster than pickle writes and reads `Line` objects."""
+Sent = tuple[Any, ...]  # a valid line as the worker sends it back
+
+
+def _check_in_worker(batch: Raw) -> tuple[list[Sent], list[tuple[int, list[Problem]]]]:
+    """`check_batch` in the worker. Lines travel back as tuples of strings and bytes (the
+    spool record), which pickle writes and reads several times faster than `Line`s."""
     assert _tools is not None
     good, bad = check_batch(batch, *_tools)
-    return orjson.dumps([_as_list(line) for line in good]), bad
+    return [_sent(line) for line in good], bad
 
 
-def _as_list(line: Line) -> list[Any]:
-    return [
-        line.number,
-        line.unique_id,
-        line.values,
-        line.fields,
-        line.password,
-        line.given_id,
-        line.row,
-    ]
+def _sent(line: Line) -> Sent:
+    if line.record is not None:
+        keys = (line.username_key, line.email_key)
+        return (line.number, line.unique_id, line.given_id, *keys, line.record)
+    return (line.number, line.unique_id, line.given_id, line.values, line.fields, line.password)
 
 
-def _from_worker(answer: tuple[bytes, list[tuple[int, list[Problem]]]]) -> Checked:
-    blob, bad = answer
-    good = []
-    for number, unique_id, values, fields, password, given_id, row in orjson.loads(blob):
-        line = Line(number, unique_id, values, fields, password, given_id)
-        line.row = row
-        good.append(line)
-    return good, bad
+def _received(sent: Sent) -> Line:
+    number, unique_id, given_id, first, second, last = sent
+    if isinstance(last, bytes):  # keys and the record
+        return Line.recorded(number, unique_id, given_id, first, second, last)
+    return Line(number, unique_id, first, second, last, given_id)  # values, fields, password
+
+
+def _from_worker(answer: tuple[list[Sent], list[tuple[int, list[Problem]]]]) -> Checked:
+    sent, bad = answer
+    return [_received(line) for line in sent], bad
 
 
 def _worker_pool(identify: Identify, bind: Bind) -> ProcessPoolExecutor | None:

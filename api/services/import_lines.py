@@ -7,7 +7,6 @@ them and gathers every problem of the line.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,27 +47,80 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SECRET_FIELDS = frozenset({"password", "password_hash"})
 
 
-@dataclass(slots=True)
 class Line:
     """A valid line, normalized. `values` holds the columns it sets, `fields` names what the
     line set (for updates and audit); `password` is plain text still to be hashed (never
     spooled to disk: hashed first). `unique_id` is "" until one is generated, when the line
-    gives none."""
+    gives none. `row` is its insert bound for the database and `record` its spool record
+    (`import_write.spooled`), both made ahead where they can be; a line made from a record
+    reads its values and fields from it only when they are asked for."""
 
-    number: int
-    unique_id: str
-    values: dict[str, Any]
-    fields: list[str]
-    password: str | None = None
-    given_id: bool = False
-    username_key: str = field(init=False)
-    email_key: str | None = field(init=False)
-    # The insert of this line, bound for the database ahead of the write (`user_binder`).
-    row: list[Any] | None = field(init=False, default=None)
+    __slots__ = (
+        "_fields",
+        "_values",
+        "email_key",
+        "given_id",
+        "number",
+        "password",
+        "record",
+        "row",
+        "unique_id",
+        "username_key",
+    )
 
-    def __post_init__(self) -> None:
-        self.username_key = self.values["username_canonical"]
-        self.email_key = self.values.get("email_canonical")
+    def __init__(
+        self,
+        number: int,
+        unique_id: str,
+        values: dict[str, Any],
+        fields: list[str],
+        password: str | None = None,
+        given_id: bool = False,
+    ) -> None:
+        self.number, self.unique_id, self.given_id = number, unique_id, given_id
+        self._values: dict[str, Any] | None = values
+        self._fields: list[str] | None = fields
+        self.password = password
+        self.username_key: str = values["username_canonical"]
+        self.email_key: str | None = values.get("email_canonical")
+        self.row: list[Any] | None = None
+        self.record: bytes | None = None
+
+    @classmethod
+    def recorded(
+        cls,
+        number: int,
+        unique_id: str,
+        given_id: bool,
+        username_key: str,
+        email_key: str | None,
+        record: bytes,
+    ) -> Line:
+        line = cls.__new__(cls)
+        line.number, line.unique_id, line.given_id = number, unique_id, given_id
+        line._values = line._fields = None
+        line.password, line.row, line.record = None, None, record
+        line.username_key, line.email_key = username_key, email_key
+        return line
+
+    def _load(self) -> None:
+        assert self.record is not None
+        body = orjson.loads(self.record.partition(b"\t")[2])
+        self._fields, self._values = body[3], body[4]
+
+    @property
+    def values(self) -> dict[str, Any]:
+        if self._values is None:
+            self._load()
+        assert self._values is not None
+        return self._values
+
+    @property
+    def fields(self) -> list[str]:
+        if self._fields is None:
+            self._load()
+        assert self._fields is not None
+        return self._fields
 
 
 def _keep(problems: list[Problem], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -165,11 +165,16 @@ def binder(services: Services, ep: Endpoint) -> Callable[[Line], list[Any]]:
     return lambda line: bind(new_values(line, ep.id, None))
 
 
-def spooled(line: Line, fields: list[str] | None) -> bytes:
-    """A line in the spool: a head, then the line. The head, for a line planned as an insert
-    with its bound row, holds what writing it takes (unique_id, audit field names, row), so
-    the second pass reads only that much of it; else it is null."""
-    head = None if fields is None or line.row is None else [line.unique_id, fields, line.row]
+def spooled(line: Line, insert: bool, fields: list[str] | None = None) -> bytes:
+    """A line in the spool: a head, a tab, then the line. The head, for a line planned as an
+    insert with its bound row, holds what writing it takes (unique_id, the audit event's field
+    names, `fields` if given, the row), so the second pass reads only that much of it; else it
+    is null. Made ahead (`line.record`) for a line expected to be an insert."""
+    if line.record is not None:
+        return line.record if insert else b"null\t" + line.record.partition(b"\t")[2]
+    head = None
+    if insert and line.row is not None:
+        head = [line.unique_id, fields or audit_fields(line), line.row]
     body = [line.number, line.unique_id, line.given_id, line.fields, line.values]
     return orjson.dumps(head) + b"\t" + orjson.dumps(body) + b"\n"
 

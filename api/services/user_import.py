@@ -27,7 +27,7 @@ from api.services.container import Services
 from api.services.import_check import Bind, Raw, checked_batches
 from api.services.import_lines import Line
 from api.services.import_plan import Found, SeenKeys, decide
-from api.services.import_write import Counts, Writer, audit_fields, binder, changes_for
+from api.services.import_write import Counts, Writer, binder, changes_for
 from api.services.import_write import spooled as spooled_line
 from api.store import Tx, projects, transfer
 
@@ -166,28 +166,23 @@ class _Importer:
             keep = await self._planned(good)
             if self._hashing():
                 await self._hash_plain([line for line, _ in keep], bind)
-                spool.write(b"".join(spooled_line(line, fields) for line, fields in keep))
+                spool.write(b"".join(spooled_line(line, insert) for line, insert in keep))
                 spooled += len(keep)
             if progress is not None:
                 progress(count)
         self.report.invalid.sort(key=lambda i: i.line)
         return spooled
 
-    async def _planned(self, lines: list[Line]) -> list[tuple[Line, list[str] | None]]:
-        """The lines to write (counted as imports or updates), each with the field names of
-        its audit event if it is an insert; conflicts are counted as skipped or reported as
-        bad lines."""
+    async def _planned(self, lines: list[Line]) -> list[tuple[Line, bool]]:
+        """The lines to write (counted as imports or updates), each with whether it is an
+        insert; conflicts are counted as skipped or reported as bad lines."""
         async with self.services.db.read() as tx:
             found = await _lookup(tx, self.ep, lines)
-        keep: list[tuple[Line, list[str] | None]] = []
-        named: dict[tuple[str, ...], list[str]] = {}  # lines of a file mostly set the same fields
+        keep: list[tuple[Line, bool]] = []
         for line in lines:
             decision = decide(line, found, self.options.on_conflict)
             if decision.action == "insert":
-                fields = named.get(key := tuple(line.fields))
-                if fields is None:
-                    fields = named[key] = audit_fields(line)
-                keep.append((line, fields))
+                keep.append((line, True))
                 self.report.imported += 1
             elif decision.action == "bad":
                 self.report.refuse(line.number, decision.problems)
@@ -196,7 +191,7 @@ class _Importer:
             ):
                 self.report.skipped += 1  # a conflict, or an update with nothing new
             else:
-                keep.append((line, None))
+                keep.append((line, False))
                 self.report.updated += 1
         return keep
 

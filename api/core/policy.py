@@ -249,6 +249,8 @@ def validate_username(username: object, *, field: Field) -> str:
         )
     if has_control_chars(value):
         raise _invalid("The username must not contain control characters.", field)
+    if value.isascii():
+        return value  # no format or separator characters, and the key is as long as it
     if any(unicodedata.category(c) in _INVISIBLE for c in value):
         # Zero-width characters make a second "jane" that looks like the first (NFKC keeps
         # them); bidirectional overrides make a name display as another.

@@ -16,7 +16,8 @@ import asyncio
 import multiprocessing
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from api.core import ids
@@ -131,19 +132,44 @@ async def checked_batches(
             yield len(batch), check_batch(batch, identify, bind)
         return
     loop = asyncio.get_running_loop()
-    pending: deque[tuple[int, asyncio.Future[Any]]] = deque()
+    pending: deque[tuple[Raw, asyncio.Future[Any] | None]] = deque()
+    broken = False  # the worker died (killed, out of memory): the rest is checked here
     try:
         for batch in _chain(second, batches):
-            future: Future[Any] = pool.submit(_check_in_worker, batch)
-            pending.append((len(batch), asyncio.wrap_future(future, loop=loop)))
+            pending.append((batch, None if broken else _submit(pool, loop, batch)))
             if len(pending) > AHEAD:
-                count, done = pending.popleft()
-                yield count, _from_worker(await done)
+                raw, done = pending.popleft()
+                checked, broken = await _answer(raw, done, identify, bind, broken)
+                yield len(raw), checked
         while pending:
-            count, done = pending.popleft()
-            yield count, _from_worker(await done)
+            raw, done = pending.popleft()
+            checked, broken = await _answer(raw, done, identify, bind, broken)
+            yield len(raw), checked
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _submit(
+    pool: ProcessPoolExecutor, loop: asyncio.AbstractEventLoop, batch: Raw
+) -> asyncio.Future[Any] | None:
+    try:
+        return asyncio.wrap_future(pool.submit(_check_in_worker, batch), loop=loop)
+    except BrokenProcessPool:
+        return None
+
+
+async def _answer(
+    raw: Raw, done: asyncio.Future[Any] | None, identify: Identify, bind: Bind, broken: bool
+) -> tuple[Checked, bool]:
+    """A batch's check from the worker; checked here if the worker is gone (and the flag
+    says so for the batches that follow)."""
+    if done is None:
+        return check_batch(raw, identify, bind), True
+    try:
+        answer = await done
+    except BrokenProcessPool:
+        return check_batch(raw, identify, bind), True
+    return _from_worker(answer), broken
 
 
 def _chain(first: Raw, rest: Iterator[Raw]) -> Iterator[Raw]:

@@ -3,6 +3,7 @@ or the careful way when a user appears between the two passes."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -105,3 +106,22 @@ async def test_a_user_made_between_the_two_passes_is_a_conflict_of_the_batch(
         "SELECT username, first_name, version FROM users WHERE email = ?", ("late@example.com",)
     )
     assert late == ([("Late", "Late", 2)] if mode == "update" else [("late", None, 1)])
+
+
+def _dies_after_line_20(batch: list[tuple[int, bytes | None]]) -> Any:
+    if batch[0][0] > 20:
+        os._exit(1)  # the worker is killed
+    return CHECK_IN_WORKER(batch)
+
+
+CHECK_IN_WORKER = import_check._check_in_worker
+
+
+async def test_batches_left_by_a_dead_worker_are_checked_here(
+    monkeypatch: pytest.MonkeyPatch, services: Services, project: ProjectKeys, db: TestDB
+) -> None:
+    monkeypatch.setattr(user_import, "BATCH", 7)
+    monkeypatch.setattr(import_check, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(import_check, "_check_in_worker", _dies_after_line_20)
+    report = await run_import(services, many_lines(), skip_invalid=True)
+    assert (problems(report), report.imported, user_count(db)) == (EXPECTED, 56, 56)

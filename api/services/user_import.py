@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from api.core.clock import now_ms
 from api.core.errors import AmendError, Problem, Reason
 from api.core.models import Endpoint, Project
 from api.services.container import Services
@@ -121,16 +122,16 @@ def read_lines(source: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
 
 def _batches(source: IO[bytes]) -> Iterator[Raw]:
     """Lines in batches of `BATCH`, or fewer when they reach `BATCH_BYTES`."""
-    batch: Raw = []
+    batch: list[tuple[int, bytes | None]] = []
     size = 0
     for item in read_lines(source):
         batch.append(item)
         size += len(item[1] or b"")
         if len(batch) >= BATCH or size >= BATCH_BYTES:
-            yield batch
+            yield batch, now_ms()
             batch, size = [], 0
     if batch:
-        yield batch
+        yield batch, now_ms()
 
 
 async def _lookup(tx: Tx, ep: Endpoint, lines: list[Line]) -> Found:

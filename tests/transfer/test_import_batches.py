@@ -108,8 +108,8 @@ async def test_a_user_made_between_the_two_passes_is_a_conflict_of_the_batch(
     assert late == ([("Late", "Late", 2)] if mode == "update" else [("late", None, 1)])
 
 
-def _dies_after_line_20(batch: list[tuple[int, bytes | None]]) -> Any:
-    if batch[0][0] > 20:
+def _dies_after_line_20(batch: tuple[list[tuple[int, bytes | None]], int]) -> Any:
+    if batch[0][0][0] > 20:
         os._exit(1)  # the worker is killed
     return CHECK_IN_WORKER(batch)
 

@@ -1,13 +1,14 @@
 """`amend users import` (SPEC §10): JSON Lines in, users with their password hashes out.
 
 Two passes, so a file with a bad line imports nothing (the default) while memory stays
-bounded: the first reads the input once (a file or stdin), validates every line, finds
-duplicates inside the file (an on-disk key set) and conflicts with stored users, hashes the
-plain-text passwords, and writes the valid lines, normalized and hashed, to a private
-temporary spool file (plain passwords never reach the disk). The second, only when there is
-something to write, reads the spool in batches of `BATCH` lines, each in one short write
-transaction (conflicts are looked up again inside it), so a server on the same SQLite
-database waits milliseconds for the lock, never the whole import.
+bounded: the first reads the input once (a file or stdin) in batches, validates every line
+(mostly in a worker process: `import_check`), finds duplicates inside the file (an on-disk key
+set) and conflicts with stored users, hashes the plain-text passwords, and writes the valid
+lines, normalized and hashed, to a private temporary spool file (plain passwords never reach
+the disk). The second, only when there is something to write, reads the spool in batches of
+`BATCH` lines, each in one short write transaction (`import_write.Writer`: bound inserts, or
+conflicts looked up again inside it), so a server on the same SQLite database waits
+milliseconds for the lock, never the whole import.
 """
 
 from __future__ import annotations

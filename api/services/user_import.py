@@ -146,6 +146,7 @@ class _Importer:
     ) -> None:
         self.services, self.project, self.ep, self.options = services, project, ep, options
         self.report = ImportReport()
+        self.empty = False  # whether the endpoint had no users when the import began
 
     def _hashing(self) -> bool:
         """Whether plain passwords are worth hashing: not when nothing will be written."""
@@ -157,6 +158,10 @@ class _Importer:
         """The first pass; returns the number of lines spooled for writing."""
         spooled = 0
         identify, bind = self.services.hasher.identify, binder(self.services, self.ep)
+        async with self.services.db.read() as tx:
+            # An endpoint without users (a migration's usual target) has no conflicts to look
+            # up; one made meanwhile by a server is met by the second pass.
+            self.empty = not await transfer.has_users(tx, self.ep.id)
         async for count, (good, bad) in checked_batches(_batches(source), identify, bind):
             for number, problems in bad:
                 self.report.refuse(number, problems)
@@ -178,8 +183,12 @@ class _Importer:
     async def _planned(self, lines: list[Line]) -> list[tuple[Line, bool]]:
         """The lines to write (counted as imports or updates), each with whether it is an
         insert; conflicts are counted as skipped or reported as bad lines."""
-        async with self.services.db.read() as tx:
-            found = await _lookup(tx, self.ep, lines)
+        # In an empty endpoint only a unique_id the line gives can be taken (in another one).
+        lines_to_look_up = [line for line in lines if line.given_id] if self.empty else lines
+        found = Found(())
+        if lines_to_look_up:
+            async with self.services.db.read() as tx:
+                found = await _lookup(tx, self.ep, lines_to_look_up)
         keep: list[tuple[Line, bool]] = []
         for line in lines:
             decision = decide(line, found, self.options.on_conflict)

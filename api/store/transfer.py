@@ -182,6 +182,15 @@ async def existing(
     return found
 
 
+_ANY_USER = prepare(
+    select(users.c.pk).where(users.c.endpoint_id == bindparam("endpoint_id")).limit(1)
+)
+
+
+async def has_users(tx: Tx, endpoint_id: int) -> bool:
+    return await tx.one(_ANY_USER, {"endpoint_id": endpoint_id}) is not None
+
+
 EXPORT_COLUMNS = (
     users.c.pk,
     users.c.unique_id,

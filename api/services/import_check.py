@@ -1,13 +1,15 @@
 """Checking the lines of an import, batch by batch: here, or in a worker process beside it.
 
-Checking a line (JSON, the field rules, the hash format) is CPU work that needs nothing of
-this process but the hash formats, while the first pass here also probes the database for
-duplicates and conflicts. With a second CPU, the batches after the first are checked in one
-worker process, up to two batches ahead of the one this process plans, so a large import
-takes about the time of the slower of the two instead of their sum. The worker is forked:
-it starts in milliseconds, inherits the hash formats, and touches nothing else it inherits
-(no database connection, no thread). A batch travels to it as raw bytes and comes back as
-`Line`s and problems; plain passwords on those lines go through a pipe, never to disk.
+Checking a line (JSON, the field rules, the hash format) and preparing its insert is CPU work
+that needs nothing of this process but the hash formats and the database's dialect, while the
+first pass here also probes the database for duplicates and conflicts. With a second CPU, the
+batches after the first are checked in one worker process (but every `HERE_EVERY`th, checked
+here), up to `AHEAD` batches ahead of the one this process plans, so a large import takes about
+the time of the slower of the two instead of their sum. The worker is forked: it starts in
+milliseconds, inherits what it needs, and touches nothing else it inherits (no database
+connection, no thread). A batch travels to it as raw bytes and comes back as tuples (keys and
+the spool record) and problems; plain passwords go through a pipe, never to disk. If the worker
+dies, the batches it held and those after them are checked here.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 
 USER_PREFIX = "user_"
 SESSION_PREFIX = "signin_"
@@ -12,6 +13,17 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 def new_hex_id() -> str:
     return secrets.token_hex(16)
+
+
+def new_sorted_hex_ids(count: int, at_ms: int | None = None) -> list[str]:
+    """Ids whose first 12 hex digits are the time in milliseconds (`at_ms`, or now) and the
+    other 20 random (80 bits: unguessable, and unique in practice), like UUIDv7s: ids made one
+    after the other sort together, so a bulk import appends to the unique_id index instead of
+    writing a random page of it for every row."""
+    ms = time.time_ns() // 1_000_000 if at_ms is None else at_ms
+    stamp = f"{ms:012x}"
+    randomness = secrets.token_hex(10 * count)
+    return [stamp + randomness[i : i + 20] for i in range(0, 20 * count, 20)]
 
 
 def is_hex_id(value: str) -> bool:

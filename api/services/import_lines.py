@@ -7,7 +7,6 @@ them and gathers every problem of the line.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,34 +47,80 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SECRET_FIELDS = frozenset({"password", "password_hash"})
 
 
-@dataclass(slots=True)
 class Line:
-    """A valid line, normalized. `fields` names what the line set (for updates and audit);
-    `password` is plain text still to be hashed (never spooled to disk: hashed first)."""
+    """A valid line, normalized. `values` holds the columns it sets, `fields` names what the
+    line set (for updates and audit); `password` is plain text still to be hashed (never
+    spooled to disk: hashed first). `unique_id` is "" until one is generated, when the line
+    gives none. `row` is its insert bound for the database and `record` its spool record
+    (`import_write.spooled`), both made ahead where they can be; a line made from a record
+    reads its values and fields from it only when they are asked for."""
 
-    number: int
-    unique_id: str
-    username: str
-    email: str | None
-    values: dict[str, Any]
-    fields: list[str]
-    password: str | None = None
-    given_id: bool = False
+    __slots__ = (
+        "_fields",
+        "_values",
+        "email_key",
+        "given_id",
+        "number",
+        "password",
+        "record",
+        "row",
+        "unique_id",
+        "username_key",
+    )
+
+    def __init__(
+        self,
+        number: int,
+        unique_id: str,
+        values: dict[str, Any],
+        fields: list[str],
+        password: str | None = None,
+        given_id: bool = False,
+    ) -> None:
+        self.number, self.unique_id, self.given_id = number, unique_id, given_id
+        self._values: dict[str, Any] | None = values
+        self._fields: list[str] | None = fields
+        self.password = password
+        self.username_key: str = values["username_canonical"]
+        self.email_key: str | None = values.get("email_canonical")
+        self.row: list[Any] | None = None
+        self.record: bytes | None = None
+
+    @classmethod
+    def recorded(
+        cls,
+        number: int,
+        unique_id: str,
+        given_id: bool,
+        username_key: str,
+        email_key: str | None,
+        record: bytes,
+    ) -> Line:
+        line = cls.__new__(cls)
+        line.number, line.unique_id, line.given_id = number, unique_id, given_id
+        line._values = line._fields = None
+        line.password, line.row, line.record = None, None, record
+        line.username_key, line.email_key = username_key, email_key
+        return line
+
+    def _load(self) -> None:
+        assert self.record is not None
+        body = orjson.loads(self.record.partition(b"\t")[2])
+        self._fields, self._values = body[3], body[4]
 
     @property
-    def username_key(self) -> str:
-        return str(self.values["username_canonical"])
+    def values(self) -> dict[str, Any]:
+        if self._values is None:
+            self._load()
+        assert self._values is not None
+        return self._values
 
     @property
-    def email_key(self) -> str | None:
-        key = self.values.get("email_canonical")
-        return None if key is None else str(key)
-
-
-@dataclass(slots=True)
-class Checked:
-    line: Line | None
-    problems: list[Problem] = field(default_factory=list)
+    def fields(self) -> list[str]:
+        if self._fields is None:
+            self._load()
+        assert self._fields is not None
+        return self._fields
 
 
 def _keep(problems: list[Problem], fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -139,18 +184,32 @@ def _check_secret(
     return password
 
 
-def check_line(number: int, raw: bytes, identify: Callable[[str], str | None]) -> Checked:
-    """Validate one line; `identify` names the scheme of an acceptable password hash."""
+_NOT_JSON = (Problem(Reason.INVALID_FIELD, "The line is not valid JSON."),)
+_NOT_OBJECT = (Problem(Reason.NOT_AN_OBJECT, "A line must be a JSON object."),)
+_PROFILE = (
+    ("first_name", validate_name),
+    ("last_name", validate_name),
+    ("phone_number", validate_phone),
+    ("image_url", validate_image_url),
+)
+
+
+def check_line(
+    number: int, raw: bytes, identify: Callable[[str], str | None]
+) -> Line | list[Problem]:
+    """Validate one line: the `Line`, or every problem it has. `identify` names the scheme of
+    an acceptable password hash."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return Checked(None, [Problem(Reason.INVALID_FIELD, "The line is not valid JSON.")])
+        return list(_NOT_JSON)
     if not isinstance(doc, dict):
-        return Checked(None, [Problem(Reason.NOT_AN_OBJECT, "A line must be a JSON object.")])
+        return list(_NOT_OBJECT)
     problems: list[Problem] = []
-    for name in sorted(set(doc) - FIELDS):
-        _invalid(problems, name, f"'{name}' is not a field of the import format.")
-    present = {k: v for k, v in doc.items() if k in FIELDS and v is not None}
+    if not FIELDS.issuperset(doc):
+        for name in sorted(set(doc) - FIELDS):
+            _invalid(problems, name, f"'{name}' is not a field of the import format.")
+    present = {k: v for k, v in doc.items() if v is not None and k in FIELDS}
     username = _keep(problems, validate_username, doc.get("username"), field=("username",))
     given_id = "unique_id" in present
     unique_id = present.get("unique_id")
@@ -160,14 +219,29 @@ def check_line(number: int, raw: bytes, identify: Callable[[str], str | None]) -
     if "email" in present:
         email = _keep(problems, normalize_email, present["email"], field=("email",))
     values: dict[str, Any] = {}
-    for name, validate in (
-        ("first_name", validate_name),
-        ("last_name", validate_name),
-        ("phone_number", validate_phone),
-        ("image_url", validate_image_url),
-    ):
+    for name, validate in _PROFILE:
         if name in present:
             values[name] = _keep(problems, validate, present[name], field=(name,))
+    _check_rest(present, values, problems)
+    password = _check_secret(present, values, problems, identify, username, email)
+    if problems:
+        return problems
+    assert isinstance(username, str)
+    values["username"] = username
+    values["username_canonical"] = canonical_username(username)
+    if email is not None:
+        # `normalize_email` returns the normalized address, whose canonical key is its
+        # lowercase form (what `canonical_email` computes, without validating it twice).
+        values["email"] = email
+        values["email_canonical"] = email.lower()
+    fields = sorted(present)
+    if given_id:
+        fields.remove("unique_id")
+    return Line(number, str(unique_id) if given_id else "", values, fields, password, given_id)
+
+
+def _check_rest(present: dict[str, Any], values: dict[str, Any], problems: list[Problem]) -> None:
+    """`email_verified`, `data` and `created_at`."""
     if "email_verified" in present:
         values["email_verified"] = present["email_verified"]
         if not isinstance(present["email_verified"], bool):
@@ -179,25 +253,3 @@ def check_line(number: int, raw: bytes, identify: Callable[[str], str | None]) -
         values["data"] = data
     if "created_at" in present:
         values["created_at"] = parse_created_at(present["created_at"], problems)
-    password = _check_secret(present, values, problems, identify, username, email)
-    if problems:
-        return Checked(None, problems)
-    assert isinstance(username, str)
-    values.update(username=username, username_canonical=canonical_username(username))
-    if email is not None:
-        # `normalize_email` returns the normalized address, whose canonical key is its
-        # lowercase form (what `canonical_email` computes, without validating it twice).
-        values.update(email=email, email_canonical=email.lower())
-    fields = sorted(k for k in present if k != "unique_id")
-    return Checked(
-        Line(
-            number=number,
-            unique_id=str(unique_id) if given_id else ids.new_hex_id(),
-            username=username,
-            email=email,
-            values=values,
-            fields=fields,
-            password=password,
-            given_id=given_id,
-        )
-    )

@@ -8,7 +8,7 @@ with an on-disk key set, so memory stays bounded whatever the file size.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,10 @@ class Decision:
     problems: tuple[Problem, ...] = ()
 
 
+INSERT = Decision("insert")
+_SKIP = Decision("skip")
+
+
 def _bad(reason: Reason, field: str, message: str) -> Decision:
     return Decision("bad", problems=(Problem(reason, message, (field,)),))
 
@@ -41,24 +45,53 @@ def _taken(kind: str) -> Decision:
     return _bad(Reason.INVALID_FIELD, "unique_id", "A user with this unique_id exists.")
 
 
-def decide(line: Line, found: Sequence[User], mode: str) -> Decision:
-    """The action for `line`, given the users `transfer.existing` found for its batch."""
-    matches: list[tuple[str, User]] = []
-    for user in found:
-        if user.unique_id == line.unique_id:
+class Found:
+    """The users `transfer.existing` found for a batch, by unique_id and, for the users of
+    the endpoint, by username and email key: a line finds its matches in three look-ups."""
+
+    __slots__ = ("by_email", "by_id", "by_username")
+
+    def __init__(self, users: Sequence[User]) -> None:
+        self.by_id = {u.unique_id: u for u in users}
+        mine = [u for u in users if u.endpoint]  # users of another endpoint come back as ""
+        self.by_username = {canonical_username(u.username): u for u in mine}
+        self.by_email = {canonical_email(u.email): u for u in mine if u.email is not None}
+
+    def __bool__(self) -> bool:
+        return bool(self.by_id)
+
+    def matches(self, line: Line) -> list[tuple[str, User]] | None:
+        """The users the line conflicts with and how (in primary-key order, a user once,
+        by unique_id first); None when the line's unique_id is another endpoint's."""
+        found: dict[int, tuple[str, User]] = {}
+        user = self.by_id.get(line.unique_id)
+        if user is not None:
             if not user.endpoint:  # another endpoint's user: ids are global
-                return _bad(
-                    Reason.INVALID_FIELD,
-                    "unique_id",
-                    "A user of another endpoint has this unique_id.",
-                )
-            matches.append(("unique_id", user))
-        elif user.endpoint and _same_key(user, line):
-            matches.append((_key_kind(user, line), user))
+                return None
+            found[user.pk] = ("unique_id", user)
+        user = self.by_username.get(line.username_key)
+        if user is not None:
+            found.setdefault(user.pk, ("username", user))
+        email_key = line.email_key
+        user = None if email_key is None else self.by_email.get(email_key)
+        if user is not None:
+            found.setdefault(user.pk, ("email", user))
+        return [found[pk] for pk in sorted(found)]
+
+
+def decide(line: Line, found: Found, mode: str) -> Decision:
+    """The action for `line`, given the users `transfer.existing` found for its batch."""
+    if not found:
+        return INSERT
+    matches = found.matches(line)
+    if matches is None:
+        return _bad(
+            Reason.INVALID_FIELD, "unique_id", "A user of another endpoint has this unique_id."
+        )
     if not matches:
-        return Decision("insert")
+        return INSERT
     if mode == SKIP:
-        return Decision("skip")
+        return _SKIP
     if mode == FAIL:
         return _taken(matches[0][0])
     target = next((u for kind, u in matches if kind == "unique_id"), matches[0][1])
@@ -70,43 +103,30 @@ def decide(line: Line, found: Sequence[User], mode: str) -> Decision:
     return Decision("update", user=target)
 
 
-def _key_kind(user: User, line: Line) -> str:
-    return "username" if canonical_username(user.username) == line.username_key else "email"
-
-
-def _same_key(user: User, line: Line) -> bool:
-    if canonical_username(user.username) == line.username_key:
-        return True
-    return (
-        line.email_key is not None
-        and user.email is not None
-        and canonical_email(user.email) == line.email_key
-    )
-
-
 class SeenKeys:
     """The unique_ids, usernames and emails of the lines accepted so far, in a temporary
     SQLite file (a page cache of a few MiB however many lines there are)."""
 
-    _CHUNK = 900  # bound parameters per look-up, well under SQLite's limit
+    _CHUNK = 5000  # bound parameters per look-up, well under SQLite's limit (32766)
 
     def __init__(self, directory: Path) -> None:
         self._db = sqlite3.connect(directory / "seen.db")
         self._db.execute("PRAGMA journal_mode = OFF")
         self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute("PRAGMA cache_size = -16384")  # KiB: bounded, whatever the file size
         self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
 
     @staticmethod
-    def keys(line: Line) -> list[tuple[str, str]]:
-        found = [("username", "u:" + line.username_key)]
+    def keys(line: Line) -> list[str]:
+        """The line's keys, each marked with its kind (`u:`, `e:`, `i:`)."""
+        found = ["u:" + line.username_key]
         if line.email_key is not None:
-            found.append(("email", "e:" + line.email_key))
+            found.append("e:" + line.email_key)
         if line.given_id:
-            found.append(("unique_id", "i:" + line.unique_id))
+            found.append("i:" + line.unique_id)
         return found
 
-    def _known(self, keys: Iterable[str]) -> set[str]:
-        wanted = list(keys)
+    def _known(self, wanted: list[str]) -> set[str]:
         known: set[str] = set()
         for start in range(0, len(wanted), self._CHUNK):
             chunk = wanted[start : start + self._CHUNK]
@@ -120,23 +140,25 @@ class SeenKeys:
     def admit(self, lines: Sequence[Line]) -> dict[int, Decision]:
         """Register the keys of `lines` (in order); a line whose key an earlier line holds is
         refused (returned by its number) and registers nothing."""
-        known = self._known(key for line in lines for _, key in self.keys(line))
+        keyed = [(line, self.keys(line)) for line in lines]
+        known = self._known([key for _, keys in keyed for key in keys])
         refused: dict[int, Decision] = {}
-        fresh: list[tuple[str]] = []
-        for line in lines:
-            keys = self.keys(line)
-            clash = next((kind for kind, key in keys if key in known), None)
-            if clash is not None:
-                refused[line.number] = _duplicate(clash)
-                continue
-            for _, key in keys:
-                known.add(key)
-                fresh.append((key,))
-        self._db.executemany("INSERT INTO seen VALUES (?)", fresh)
+        fresh: list[str] = []
+        for line, keys in keyed:
+            if known.isdisjoint(keys):
+                known.update(keys)
+                fresh.extend(keys)
+            else:
+                clash = next(key for key in keys if key in known)
+                refused[line.number] = _duplicate(_KINDS[clash[0]])
+        self._db.executemany("INSERT INTO seen VALUES (?)", zip(fresh, strict=True))
         return refused
 
     def close(self) -> None:
         self._db.close()
+
+
+_KINDS = {"u": "username", "e": "email", "i": "unique_id"}
 
 
 def _duplicate(kind: str) -> Decision:

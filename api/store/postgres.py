@@ -34,6 +34,7 @@ from api.store.statements import (
     IN_READ,
     Params,
     PlannedTx,
+    Prepared,
     Row,
     Statement,
     Tx,
@@ -211,6 +212,18 @@ class PostgresTx(PlannedTx):
         status = await self._call(self._conn.execute, plan.sql, plan.params(params))
         count = status.rsplit(" ", 1)[-1]
         return int(count) if count.isdigit() else 0
+
+    async def many(self, stmt: Statement, rows: Sequence[Params]) -> None:
+        if rows:
+            plan = self._plan(stmt)
+            await self._many(plan.sql, [plan.params(row) for row in rows])
+
+    async def many_bound(self, stmt: Prepared, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            await self._many(stmt.plan(self._dialect).sql, rows)
+
+    async def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._call(lambda sql, *_: self._conn.executemany(sql, rows), sql, rows[0])
 
     async def _call(self, send: Callable[..., Awaitable[T]], sql: str, values: Sequence[Any]) -> T:
         """`send(sql, *values)` with a driver error turned into the store's (and a broken

@@ -34,6 +34,7 @@ from api.store.statements import (
     IN_READ,
     Params,
     PlannedTx,
+    Prepared,
     Row,
     Statement,
     Tx,
@@ -68,15 +69,30 @@ class SqliteTx(PlannedTx):
         cursor.close()
         return count
 
+    async def many(self, stmt: Statement, rows: Sequence[Params]) -> None:
+        if not rows:
+            return
+        plan = self._plan(stmt)
+        values = [plan.params(row) for row in rows]
+        (await _execute(self._conn, plan.sql, values, many=True)).close()
+
+    async def many_bound(self, stmt: Prepared, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            sql = stmt.plan(self._dialect).sql
+            (await _execute(self._conn, sql, rows, many=True)).close()
+
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
     return getattr(error, "sqlite_errorcode", None) in _SQLITE_BUSY or "locked" in str(error)
 
 
-def _try(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor | None:
-    """Run one statement; None when another connection holds the lock it needs."""
+def _try(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any], many: bool = False
+) -> sqlite3.Cursor | None:
+    """Run one statement (once per parameter set if `many`); None when another connection
+    holds the lock it needs."""
     try:
-        return conn.execute(sql, params)
+        return conn.executemany(sql, params) if many else conn.execute(sql, params)
     except sqlite3.OperationalError as error:
         if _is_busy(error):
             return None
@@ -85,9 +101,11 @@ def _try(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.C
         raise IntegrityError(sql, params, error) from None
 
 
-async def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+async def _execute(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any], *, many: bool = False
+) -> sqlite3.Cursor:
     """Run one statement; while another process holds the lock, retry without blocking."""
-    cursor = _try(conn, sql, params)
+    cursor = _try(conn, sql, params, many)
     if cursor is not None:
         return cursor
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
@@ -97,7 +115,7 @@ async def _execute(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) ->
             raise Unavailable("the database stayed locked")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
-        cursor = _try(conn, sql, params)
+        cursor = _try(conn, sql, params, many)
     return cursor
 
 

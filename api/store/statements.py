@@ -174,6 +174,17 @@ class Tx:
         """Execute a statement that returns no rows; the number of rows it changed."""
         raise NotImplementedError
 
+    async def many(self, stmt: Statement, rows: Sequence[Params]) -> None:
+        """Execute a statement that returns no rows once per parameter set, in one driver
+        call (`executemany`): for bulk writes, where a statement each would cost far more."""
+        raise NotImplementedError
+
+    async def many_bound(self, stmt: Prepared, rows: Sequence[Sequence[Any]]) -> None:
+        """`many` with each parameter set already bound: in the order of the statement's plan
+        for this engine, through its type conversions (`Plan.params`), e.g. by a process
+        that prepared them ahead."""
+        raise NotImplementedError
+
     async def one(self, stmt: Statement, params: Params = None) -> Row | None:
         rows = await self.all(stmt, params)
         return rows[0] if rows else None

@@ -22,19 +22,23 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("updateMe", "patch_me", "put_ce", "me", "signIn", "me_loaded", "password_changes")
 
 
-def run_bench(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
-    out = tmp_path / "bench.json"
+def _bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AMEND_")}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench"), "--quick", "--duration", "1",
-         *args, "--json", str(out)],
+        [sys.executable, str(ROOT / "scripts" / "bench"), *args],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=240,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-4000:] + result.stdout[-2000:]
+    return result
+
+
+def run_bench(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
+    out = tmp_path / "bench.json"
+    result = _bench(tmp_path, "--quick", "--duration", "1", *args, "--json", str(out))
     return json.loads(out.read_text()), result.stdout
 
 
@@ -68,17 +72,7 @@ def bench_postgres_run_starts_a_cluster_and_reports_the_hot_paths(tmp_path: Path
 
 
 def bench_import_target_reports_rates_and_signin_costs(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AMEND_")}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench"), "--target", "import",
-         "--lines", "300", "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-4000:]
+    result = _bench(tmp_path, "--target", "import", "--lines", "300", "--json")
     doc = json.loads(result.stdout.strip().splitlines()[-1])
     assert doc["lines"] == 300
     assert doc["import_per_s_wall"] > 0 and doc["export_per_s_wall"] > 0

@@ -36,23 +36,19 @@ def agrees(hasher: PasswordHasher, candidate: str) -> None:
             assert hasher._parse(candidate) == "bcrypt"
 
 
-# The right lengths with any last characters (padding bits clear or not), or lengths off by one.
-salts = st.one_of(
-    st.builds(
+def _b64_run(length: int, last: str) -> st.SearchStrategy[str]:
+    """`length` bcrypt-base64 characters ending in one of `last` (padding bits clear) or in
+    any character, or a run one or two characters off that length."""
+    exact = st.builds(
         str.__add__,
-        st.text(BCRYPT64, min_size=21, max_size=21),
-        st.one_of(st.sampled_from(".Oeu"), st.sampled_from(BCRYPT64)),
-    ),
-    st.text(BCRYPT64, min_size=20, max_size=23),
-)
-checksums = st.one_of(
-    st.builds(
-        str.__add__,
-        st.text(BCRYPT64, min_size=30, max_size=30),
-        st.one_of(st.sampled_from(".CGKOSWaeimquy26"), st.sampled_from(BCRYPT64)),
-    ),
-    st.text(BCRYPT64, min_size=29, max_size=32),
-)
+        st.text(BCRYPT64, min_size=length - 1, max_size=length - 1),
+        st.one_of(st.sampled_from(last), st.sampled_from(BCRYPT64)),
+    )
+    return st.one_of(exact, st.text(BCRYPT64, min_size=length - 2, max_size=length + 1))
+
+
+salts = _b64_run(22, ".Oeu")
+checksums = _b64_run(31, ".CGKOSWaeimquy26")
 bcrypt_shaped = st.builds(
     lambda ident, cost, salt, checksum: f"${ident}${cost:02d}${salt}{checksum}",
     st.sampled_from(["2a", "2b", "2y", "2x", "2", "3b"]),

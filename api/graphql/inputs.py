@@ -76,11 +76,17 @@ class SignUpInput:
     data: JSON | None = None
 
 
-@flat_input
 @strawberry.input
-class SignInInput:
+class _Identified:
+    """Who an account is, as sign-in and a reset request name it (not a schema type itself)."""
+
     endpoint: str | None = DEFAULT_ENDPOINT
     identifier: str = strawberry.field(description="username or email")
+
+
+@flat_input
+@strawberry.input
+class SignInInput(_Identified):
     password: str
 
 
@@ -94,9 +100,8 @@ class UpdateCredentialsInput:
 
 @flat_input
 @strawberry.input
-class PasswordResetRequestInput:
-    endpoint: str | None = DEFAULT_ENDPOINT
-    identifier: str = strawberry.field(description="username or email")
+class PasswordResetRequestInput(_Identified):
+    pass
 
 
 @flat_input

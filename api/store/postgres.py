@@ -19,9 +19,7 @@ timed out is closed, never reused, and idle connections the server has closed ar
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from contextvars import Token
 from typing import Any, TypeVar
 
 import asyncpg
@@ -30,17 +28,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 
 from api.core.errors import TransientConflict, Unavailable
-from api.store.statements import (
-    IN_READ,
-    Params,
-    PlannedTx,
-    Prepared,
-    Row,
-    Statement,
-    Tx,
-    reading,
-    refuse_write_inside_read,
-)
+from api.store.blocks import BoundedPool, ReadMark, refuse_write_inside_read
+from api.store.statements import Params, PlannedTx, Prepared, Row, Statement, Tx
 
 T = TypeVar("T")
 
@@ -93,7 +82,7 @@ def broken(error: BaseException) -> bool:
     )
 
 
-class PostgresPool:
+class PostgresPool(BoundedPool[asyncpg.Connection]):
     """Up to `limit` connections; a wait for a free one or for a connect is bounded."""
 
     def __init__(
@@ -106,19 +95,15 @@ class PostgresPool:
         statement_timeout: float,
         server_prepared: bool = False,
     ) -> None:
+        super().__init__(limit=limit, timeout=timeout)
         self.dsn = dsn(url)
         # Direct connections only (no transaction pooler): named statements, cached per
         # connection, run in one round trip, and reads need no transaction around them.
         self.server_prepared = server_prepared
-        self.limit = limit
-        self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.statement_timeout = statement_timeout
-        self._idle: list[asyncpg.Connection] = []
         # Every connection open now, idle or lent out: closing the pool closes them all.
         self._every: set[asyncpg.Connection] = set()
-        self._open = 0
-        self._freed: asyncio.Condition | None = None
 
     async def _connect(self) -> asyncpg.Connection:
         try:
@@ -145,46 +130,18 @@ class PostgresPool:
         self._every.add(conn)
         return conn
 
-    async def acquire(self) -> asyncpg.Connection:
-        while self._idle:
-            conn = self._idle.pop()
-            if not conn.is_closed():
-                return conn
-            self._every.discard(conn)
-            self._open -= 1
-        if self._open < self.limit:
-            self._open += 1
-            try:
-                return await self._connect()
-            except BaseException:
-                self._open -= 1
-                await self._notify()
-                raise
-        if self._freed is None:
-            self._freed = asyncio.Condition()
-        async with self._freed:
-            try:
-                await asyncio.wait_for(
-                    self._freed.wait_for(lambda: bool(self._idle) or self._open < self.limit),
-                    self.timeout,
-                )
-            except TimeoutError:
-                raise Unavailable("no database connection is free") from None
-        return await self.acquire()
+    def _usable(self, conn: asyncpg.Connection) -> bool:
+        return not conn.is_closed()
 
-    async def _notify(self) -> None:
-        if self._freed is not None:
-            async with self._freed:
-                self._freed.notify()
+    def _forget(self, conn: asyncpg.Connection) -> None:
+        self._every.discard(conn)
 
     async def release(self, conn: asyncpg.Connection, *, discard: bool = False) -> None:
         if discard or conn.is_closed():
             conn.terminate()
-            self._every.discard(conn)
-            self._open -= 1
+            await self._drop(conn)
         else:
-            self._idle.append(conn)
-        await self._notify()
+            await self._put_back(conn)
 
     async def close(self) -> None:
         every, self._every, self._idle = self._every, set(), []
@@ -240,14 +197,14 @@ class PostgresBlock:
     """`Database.read()` and `Database.write()` on PostgreSQL: one transaction on a pooled
     connection, committed when the block exits normally, rolled back otherwise."""
 
-    __slots__ = ("_begun", "_conn", "_dialect", "_pool", "_token", "_tx", "_write")
+    __slots__ = ("_begun", "_conn", "_dialect", "_mark", "_pool", "_tx", "_write")
 
     def __init__(self, pool: PostgresPool, dialect: Dialect, *, write: bool) -> None:
         self._pool = pool
         self._dialect = dialect
         self._write = write
         self._tx: PostgresTx | None = None
-        self._token: Token[asyncio.Task[Any] | None] | None = None
+        self._mark: ReadMark | None = None
         self._begun = True
 
     async def __aenter__(self) -> Tx:
@@ -265,14 +222,14 @@ class PostgresBlock:
             raise
         self._tx = PostgresTx(conn, self._dialect)
         if not self._write:
-            self._token = reading()
+            self._mark = ReadMark()
         return self._tx
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
         tx = self._tx
         assert tx is not None
-        if self._token is not None:
-            IN_READ.reset(self._token)
+        if self._mark is not None:
+            self._mark.clear()
         conn, discard = tx._conn, tx.failed
         try:
             if self._begun and exc_type is None:

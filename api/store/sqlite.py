@@ -23,24 +23,14 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Sequence
-from contextvars import Token
 from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 
 from api.core.errors import Unavailable
-from api.store.statements import (
-    IN_READ,
-    Params,
-    PlannedTx,
-    Prepared,
-    Row,
-    Statement,
-    Tx,
-    reading,
-    refuse_write_inside_read,
-)
+from api.store.blocks import BoundedPool, ReadMark, refuse_write_inside_read
+from api.store.statements import Params, PlannedTx, Prepared, Row, Statement, Tx
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
@@ -119,16 +109,12 @@ async def _execute(
     return cursor
 
 
-class SqlitePool:
+class SqlitePool(BoundedPool[sqlite3.Connection]):
     """Connections to one SQLite file: one writer, and up to `limit` readers."""
 
     def __init__(self, path: str, *, limit: int, timeout: float) -> None:
+        super().__init__(limit=limit, timeout=timeout)
         self.path = path
-        self.limit = limit
-        self.timeout = timeout
-        self._idle: list[sqlite3.Connection] = []
-        self._open = 0
-        self._freed: asyncio.Condition | None = None
         self._writer: sqlite3.Connection | None = None
         self._write_lock: asyncio.Lock | None = None
         self.writers_waiting = 0
@@ -148,32 +134,10 @@ class SqlitePool:
             raise
         return conn
 
-    async def acquire(self) -> sqlite3.Connection:
-        if self._idle:
-            return self._idle.pop()
-        if self._open < self.limit:
-            self._open += 1
-            try:
-                return await self._connect()
-            except BaseException:
-                self._open -= 1
-                raise
-        if self._freed is None:
-            self._freed = asyncio.Condition()
-        async with self._freed:
-            try:
-                await asyncio.wait_for(self._freed.wait_for(lambda: bool(self._idle)), self.timeout)
-            except TimeoutError:
-                raise Unavailable("no database connection is free") from None
-            return self._idle.pop()
-
     async def release(self, conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
             conn.rollback()
-        self._idle.append(conn)
-        if self._freed is not None:
-            async with self._freed:
-                self._freed.notify()
+        await self._put_back(conn)
 
     def write_lock(self) -> asyncio.Lock:
         if self._write_lock is None:
@@ -207,14 +171,14 @@ class SqliteRead:
     (a session lookup: 24 -> 13 µs). During a write, reads go to a reader connection and see
     the last commit."""
 
-    __slots__ = ("_conn", "_dialect", "_on_writer", "_pool", "_token")
+    __slots__ = ("_conn", "_dialect", "_mark", "_on_writer", "_pool")
 
     def __init__(self, pool: SqlitePool, dialect: Dialect) -> None:
         self._pool = pool
         self._dialect = dialect
         self._conn: sqlite3.Connection | None = None
         self._on_writer = False
-        self._token: Token[asyncio.Task[Any] | None] | None = None
+        self._mark: ReadMark | None = None
 
     async def __aenter__(self) -> Tx:
         pool = self._pool
@@ -222,7 +186,7 @@ class SqliteRead:
         if lock.locked() or pool.writers_waiting:
             # (A free lock with writers queued would make this read queue behind them.)
             self._conn = await pool.acquire()
-            self._token = reading()
+            self._mark = ReadMark()
             return SqliteTx(self._conn, self._dialect)
         await lock.acquire()  # free and nobody queued: returns at once
         try:
@@ -231,13 +195,13 @@ class SqliteRead:
             lock.release()
             raise
         self._on_writer = True
-        self._token = reading()
+        self._mark = ReadMark()
         return SqliteTx(self._conn, self._dialect)
 
     async def __aexit__(self, *_exc: object) -> None:
         conn, pool = self._conn, self._pool
-        assert conn is not None and self._token is not None
-        IN_READ.reset(self._token)
+        assert conn is not None and self._mark is not None
+        self._mark.clear()
         if not self._on_writer:
             await pool.release(conn)
             return

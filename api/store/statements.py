@@ -8,9 +8,7 @@ columns; ad-hoc ones are compiled when run. Both engines (`api.store.sqlite`,
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from contextvars import ContextVar, Token
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert
@@ -20,22 +18,6 @@ from sqlalchemy.sql.elements import ClauseElement
 
 Row = dict[str, Any]
 Params = Mapping[str, Any] | None
-
-# The task inside `Database.read()`, set while it is: `write()` refuses to start in that task
-# (a task it creates inherits the variable, and may write: it does not hold the read).
-IN_READ: ContextVar[asyncio.Task[Any] | None] = ContextVar("amend_in_read", default=None)
-
-
-def reading() -> Token[asyncio.Task[Any] | None]:
-    return IN_READ.set(asyncio.current_task())
-
-
-def refuse_write_inside_read() -> None:
-    task = IN_READ.get()
-    if task is not None and task is asyncio.current_task():
-        # On SQLite it would wait for the write lock its own read holds; on PostgreSQL it
-        # would hold two pooled connections at once.
-        raise RuntimeError("write() inside read(): finish the read first")
 
 
 class Prepared:

@@ -38,6 +38,7 @@ from bench_common import (
     AUDIT_FIELDS,
     TokenCache,
     Unauthorized,
+    baseline_app,
     check_session,
     envelope,
     json_response,
@@ -47,7 +48,6 @@ from bench_common import (
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 SELECT_CALLER = """
 SELECT sessions.id, sessions.user_pk, sessions.created_at, sessions.expires_at,
@@ -140,7 +140,7 @@ def create_app() -> Starlette:
 
     def caller(request: Request) -> tuple[Any, ...]:
         claims = tokens.decode(request.headers.get("authorization", ""))
-        row = state["db"].execute(SELECT_CALLER, (claims.session_hex,)).fetchone()
+        row = state["db"].execute(SELECT_CALLER, (claims.session_id,)).fetchone()
         check_session(
             row,
             claims,
@@ -185,16 +185,7 @@ def create_app() -> Starlette:
         attempts = db.execute(SELECT_ATTEMPTS, (row[USER_AT], row[USER_AT])).fetchall()
         return json_response(200, envelope(data, row[UNIQUE_ID], row[SESSION_ID], live, attempts))
 
-    async def healthz(_request: Request) -> Response:
-        return json_response(200, {"status": "ok"})
-
-    return Starlette(
-        routes=[
-            Route("/me", me, methods=["GET", "PATCH"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    return baseline_app(me, lifespan)
 
 
 def user_row(values: Any) -> dict[str, Any]:

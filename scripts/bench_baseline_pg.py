@@ -39,6 +39,7 @@ from bench_common import (
     AUDIT_FIELDS,
     TokenCache,
     Unauthorized,
+    baseline_app,
     check_session,
     envelope,
     json_response,
@@ -48,7 +49,6 @@ from bench_common import (
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 
 def numbered(sql: str) -> str:
@@ -93,7 +93,7 @@ def create_app() -> Starlette:
         async with pool.acquire() as conn:
             try:
                 claims = tokens.decode(request.headers.get("authorization", ""))
-                row = await conn.fetchrow(CALLER, claims.session_hex)
+                row = await conn.fetchrow(CALLER, claims.session_id)
                 check_session(
                     row,
                     claims,
@@ -121,13 +121,4 @@ def create_app() -> Starlette:
             attempts = await conn.fetch(ATTEMPTS, row[USER_AT], row[USER_AT])
         return json_response(200, envelope(data, row[UNIQUE_ID], row[SESSION_ID], live, attempts))
 
-    async def healthz(_request: Request) -> Response:
-        return json_response(200, {"status": "ok"})
-
-    return Starlette(
-        routes=[
-            Route("/me", me, methods=["GET", "PATCH"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    return baseline_app(me, lifespan)

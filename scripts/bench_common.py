@@ -4,18 +4,20 @@ session check, and the JSON Amend answers, written plainly (no services, no SQLA
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import jwt
 import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
-REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub", "sid"]
+from api.core.errors import AmendError
+from api.security.tokens import Claims, TokenService
+
 SESSION_PREFIX = "signin_"
 USER_PREFIX = "user_"
-CACHE_SIZE = 16_384  # as api/security/tokens.py
-CACHE_TTL_S = 300.0
 AUDIT_FIELDS = '["first_name"]'
 
 
@@ -25,58 +27,23 @@ class Unauthorized(Exception):
         self.code = code
 
 
-@dataclass(frozen=True, slots=True)
-class Claims:
-    project_id: str
-    unique_id: str
-    session_hex: str
-    expires_at: float
-
-
 class TokenCache:
-    """Amend's token check: PyJWT with HS256 pinned, the same required claims and issuer, and a
-    token that verified recently not verified again (its expiry still is)."""
+    """Amend's own token check and verified-token cache (`TokenService.decode`: HS256 pinned,
+    the same required claims and issuer, a token that verified recently not verified again),
+    behind the bearer scheme."""
 
     def __init__(self, secret: str, issuer: str) -> None:
-        self._secret = secret
-        self._issuer = issuer
-        self._verified: dict[str, tuple[Claims, float]] = {}
+        self._service = TokenService(secret, issuer=issuer)
 
     def decode(self, authorization: str) -> Claims:
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("MISSING_TOKEN")
-        now = time.time()
-        hit = self._verified.get(token)
-        if hit is not None:
-            claims, until = hit
-            if now < until and now < claims.expires_at:
-                return claims
-            del self._verified[token]
-        claims = self._verify(token)
-        if len(self._verified) >= CACHE_SIZE:
-            del self._verified[next(iter(self._verified))]
-        self._verified[token] = (claims, now + CACHE_TTL_S)
-        return claims
-
-    def _verify(self, token: str) -> Claims:
         try:
-            payload = jwt.decode(
-                token,
-                self._secret,
-                algorithms=["HS256"],
-                issuer=self._issuer,
-                options={"require": REQUIRED_CLAIMS, "verify_aud": False},
-            )
-        except jwt.InvalidTokenError:
-            raise Unauthorized("INVALID_TOKEN") from None
-        sid, aud, sub = payload.get("sid"), payload.get("aud"), payload.get("sub")
-        if not (isinstance(sid, str) and sid.startswith(SESSION_PREFIX)):
-            raise Unauthorized("INVALID_TOKEN")
-        if not (isinstance(aud, str) and isinstance(sub, str)):
-            raise Unauthorized("INVALID_TOKEN")
-        return Claims(aud, sub, sid[len(SESSION_PREFIX) :], float(payload["exp"]))
+            return self._service.decode(token)
+        except AmendError as error:
+            raise Unauthorized(error.reason.value) from None
 
 
 def check_session(
@@ -173,3 +140,20 @@ def envelope(
         },
         "errors": [],
     }
+
+
+def baseline_app(
+    me: Callable[[Request], Awaitable[Response]], lifespan: Callable[[Starlette], Any]
+) -> Starlette:
+    """`GET`/`PATCH /me` and the health check the benchmark waits for."""
+
+    async def healthz(_request: Request) -> Response:
+        return json_response(200, {"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route("/me", me, methods=["GET", "PATCH"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

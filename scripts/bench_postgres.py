@@ -1,123 +1,54 @@
 """`scripts/bench --database postgres`: a throwaway cluster, its seeded users, its CPU.
 
-The cluster comes from `scripts/pgcluster.py` when that module is there (the one the tests'
-`with-postgres` uses); otherwise from the same steps here, with `scripts/with-postgres`'s
-server-finding logic. PostgreSQL shares the machine's cores with the server under test, so the
-CPU its postmaster and backends burn during a run is counted as the server's.
+The cluster is the tests' (`scripts/pgcluster.py`). PostgreSQL shares the machine's cores
+with the server under test, so the CPU its postmaster and backends burn during a run is
+counted as the server's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import glob
-import importlib
-import importlib.machinery
-import importlib.util
-import os
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import asyncpg
+import pgcluster
 from bench_seed import Seeded, password_hash, session_rows, user_rows
 from bench_system import cpu_ticks
 
 from api.config import Settings
 
-HERE = Path(__file__).resolve().parent
-# The same settings as the tests' clusters: durability off (both servers under test get it).
-OPTIONS = (
-    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-    "-c max_connections=400 -c shared_buffers=64MB"
-)
-
 
 @dataclass
 class Cluster:
-    port: int
-    data: Path
+    pg: pgcluster.Cluster
 
     @property
     def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+        return self.pg.url
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres@127.0.0.1:{self.pg.port}/postgres"
 
-
-def _with_postgres() -> ModuleType:
-    """`scripts/with-postgres` as a module (its name has a dash and no suffix)."""
-    loader = importlib.machinery.SourceFileLoader("with_postgres", str(HERE / "with-postgres"))
-    spec = importlib.util.spec_from_loader("with_postgres", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+    def ticks(self) -> int | None:
+        """CPU ticks (user + system) of the postmaster and every backend it forked."""
+        try:
+            pids = self.pg.pids()
+        except (OSError, ValueError, IndexError):
+            return None
+        return sum(cpu_ticks(pid) or 0 for pid in pids)
 
 
 @contextlib.contextmanager
 def cluster() -> Iterator[Cluster]:
-    if importlib.util.find_spec("pgcluster") is not None:
-        pgcluster: Any = importlib.import_module("pgcluster")
-        with pgcluster.cluster() as pg:
-            yield Cluster(pg.port, pg.data)
-        return
-    helpers: Any = _with_postgres()
-    bindir = helpers.ensure_bin()
-    base = Path(tempfile.mkdtemp(prefix="amend-bench-pg-"))
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-        shutil.chown(sock, "postgres", "postgres")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    port = helpers.free_port()
-    pg_ctl = [*prefix, str(bindir / "pg_ctl"), "-D", str(data)]
-    try:
-        subprocess.run(
-            [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-             "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 {OPTIONS}"
-        subprocess.run(
-            [*pg_ctl, "-l", str(base / "log"), "-o", options, "-w", "-t", "60", "start"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        yield Cluster(port, data)
-    finally:
-        subprocess.run(
-            [*pg_ctl, "-m", "immediate", "-w", "stop"], check=False, stdout=subprocess.DEVNULL
-        )
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def postgres_ticks(data: Path) -> int | None:
-    """CPU ticks (user + system) of the postmaster and every backend it forked."""
-    try:
-        postmaster = int((data / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    total = cpu_ticks(postmaster) or 0
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            fields = Path(stat).read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == postmaster:
-            total += int(fields[11]) + int(fields[12])
-    return total
+    """The tests' throwaway cluster (`scripts/pgcluster.py`): durability off, for both servers
+    under test alike."""
+    with pgcluster.cluster() as pg:
+        yield Cluster(pg)
 
 
 def seed_postgres(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_postgres import cluster, postgres_ticks, seed_postgres
+from bench_postgres import cluster, seed_postgres
 from bench_seed import Seeded, create_project, seed
 from bench_system import log
 
@@ -64,10 +64,7 @@ class Setup:
             ticks = None
         else:
             seeded = seed_postgres(pg, project, settings, args.users)
-            data = pg.data
-
-            def ticks() -> int | None:
-                return postgres_ticks(data)
+            ticks = pg.ticks
 
         log(f"seeded in {seeded.seconds:.1f} s")
         return cls(env, baseline, bench_env, settings, seeded, description, ticks)

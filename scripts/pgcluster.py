@@ -132,7 +132,7 @@ class Cluster:
     def stop(self, mode: str = "fast") -> None:
         self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
 
-    def _pids(self) -> list[int]:
+    def pids(self) -> list[int]:
         """The postmaster and its children."""
         postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
         children = []
@@ -147,11 +147,11 @@ class Cluster:
 
     def freeze(self) -> None:
         """Accepting connections (the kernel does) and answering nothing."""
-        for pid in self._pids():
+        for pid in self.pids():
             os.kill(pid, signal.SIGSTOP)
 
     def thaw(self) -> None:
-        for pid in self._pids():
+        for pid in self.pids():
             os.kill(pid, signal.SIGCONT)
 
     def remove(self) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from api.graphql.view import AmendGraphQL
 from tests.conftest import PASSWORD
 from tests.db import TestDB
 
@@ -225,3 +226,12 @@ def cookie_cleared(response: httpx.Response, cookie_name: str = "access_token") 
 def error_codes(payload: dict[str, Any]) -> list[tuple[str, list[str] | None]]:
     """The (code, field) pairs of a payload's `errors`."""
     return [(e["code"], e["field"]) for e in payload["errors"]]
+
+
+def graphql_view(client: httpx.AsyncClient) -> AmendGraphQL:
+    """The GraphQL endpoint mounted in the app an ASGI-transport client talks to."""
+    app: Any = client._transport.app  # type: ignore[attr-defined]
+    for route in app.routes:
+        if isinstance(getattr(route, "app", None), AmendGraphQL):
+            return route.app  # type: ignore[no-any-return]
+    raise AssertionError("no GraphQL view mounted")

@@ -8,18 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from api.graphql.view import AmendGraphQL
 from api.services import accounts
 from tests.conftest import ProjectKeys
-from tests.gql import ME, UPDATE_ME, sign_up
-
-
-def _view(client: httpx.AsyncClient) -> AmendGraphQL:
-    app: Any = client._transport.app  # type: ignore[attr-defined]
-    for route in app.routes:
-        if isinstance(getattr(route, "app", None), AmendGraphQL):
-            return route.app  # type: ignore[no-any-return]
-    raise AssertionError("no GraphQL view mounted")
+from tests.gql import ME, UPDATE_ME, graphql_view, sign_up
 
 
 async def _both(
@@ -62,7 +53,7 @@ async def test_direct_and_full_pipelines_answer_alike(
         body["operationName"] = "B"
     direct, full = await _both(client, body, headers)
     _same(direct, full)
-    assert (query, body.get("operationName")) in _view(client).documents._valid
+    assert (query, body.get("operationName")) in graphql_view(client).documents._valid
 
 
 async def test_unexpected_errors_are_masked_alike(
@@ -96,7 +87,7 @@ async def test_sign_in_sets_the_cookie_on_the_direct_path(
     assert r.json()["data"]["signIn"]["errors"] == []
     assert "access_token=" in r.headers["set-cookie"]
     assert ("mutation($i: SignInInput!) { signIn(input: $i) { token errors { code } } }", None) in (
-        _view(client).documents._valid
+        graphql_view(client).documents._valid
     )
 
 
@@ -116,7 +107,7 @@ async def test_invalid_documents_are_not_remembered(
         "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {account.token}"}
     )
     assert r.json()["errors"]
-    assert not any(q == query for q, _ in _view(client).documents._valid)
+    assert not any(q == query for q, _ in graphql_view(client).documents._valid)
 
 
 async def test_streaming_accept_headers_go_to_the_full_pipeline(
@@ -130,14 +121,14 @@ async def test_streaming_accept_headers_go_to_the_full_pipeline(
         headers={"Authorization": f"Bearer {account.token}", "Accept": "text/event-stream"},
     )
     assert r.status_code in (200, 400, 406)
-    assert not any(q == query for q, _ in _view(client).documents._valid)
+    assert not any(q == query for q, _ in graphql_view(client).documents._valid)
 
 
 async def test_the_document_cache_is_bounded(
     client: httpx.AsyncClient, project: ProjectKeys
 ) -> None:
     account = await sign_up(client, project.api_key)
-    documents = _view(client).documents
+    documents = graphql_view(client).documents
     for i in range(documents._size + 10):
         r = await client.post(
             "/graphql",

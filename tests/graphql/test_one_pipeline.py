@@ -13,10 +13,9 @@ from strawberry.extensions import SchemaExtension
 
 from api.app import create_app
 from api.config import Settings
-from api.graphql.view import AmendGraphQL
 from api.services.container import Services
 from tests.conftest import ProjectKeys
-from tests.gql import UPDATE_ME, sign_up
+from tests.gql import UPDATE_ME, graphql_view, sign_up
 
 ME = "query { me { username version } }"
 
@@ -76,14 +75,6 @@ async def probed(
         yield c
 
 
-def _view(client: httpx.AsyncClient) -> AmendGraphQL:
-    app: Any = client._transport.app  # type: ignore[attr-defined]
-    for route in app.routes:
-        if isinstance(getattr(route, "app", None), AmendGraphQL):
-            return route.app  # type: ignore[no-any-return]
-    raise AssertionError("no GraphQL view mounted")
-
-
 def _hooks(fields: list[str]) -> list[str]:
     """Every hook of one operation, in Strawberry's order."""
     return [
@@ -104,7 +95,7 @@ async def test_an_extension_runs_on_the_direct_path(
     account = await sign_up(probed, project.api_key)
     headers = {"Authorization": f"Bearer {account.token}"}
     await probed.post("/graphql", json={"query": ME}, headers=headers)
-    assert (ME, None) in _view(probed).documents._valid  # so the next one runs directly
+    assert (ME, None) in graphql_view(probed).documents._valid  # so the next one runs directly
     calls.clear()
     response = await probed.post("/graphql", json={"query": ME}, headers=headers)
     assert response.json() == {"data": {"me": {"username": "jane", "version": 1}}}
@@ -118,7 +109,7 @@ async def test_an_extension_runs_on_a_direct_mutation(
     body = {"query": UPDATE_ME, "variables": {"input": {"firstName": "Ann"}}}
     headers = {"Authorization": f"Bearer {account.token}"}
     await probed.post("/graphql", json=body, headers=headers)
-    assert (UPDATE_ME, None) in _view(probed).documents._valid
+    assert (UPDATE_ME, None) in graphql_view(probed).documents._valid
     calls.clear()
     response = await probed.post("/graphql", json=body, headers=headers)
     assert response.json()["data"]["updateMe"]["user"]["firstName"] == "Ann"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import CHEAP_ARGON2, SECRET
+from tests.conftest import CHEAP_ARGON2, PASSWORD, SECRET
 
 
 def free_port() -> int:
@@ -104,3 +105,46 @@ def serve(
                 process.wait(timeout=15)
         if log is not None:
             output.close()  # type: ignore[union-attr]
+
+
+async def sign_up(
+    client: httpx.AsyncClient, server: Server, key: str, name: str = "ann"
+) -> tuple[str, str]:
+    """A user made through the record API of a served process: its uniqueId and bearer."""
+    r = await client.post(
+        f"{server.base_url}/1/ce/users",
+        params={"key": key},
+        json={"username": name, "password": PASSWORD},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["uniqueId"]), str(r.headers["authorization"])
+
+
+async def merge_concurrently(
+    client: httpx.AsyncClient,
+    servers: tuple[Server, ...],
+    key: str,
+    unique_id: str,
+    auth: str,
+    n: int = 30,
+) -> httpx.Response:
+    """`n` concurrent merges of one member each, spread over `servers`; every one answered 200
+    and every member present afterwards. The record as the last server reads it."""
+
+    async def merge(i: int) -> int:
+        r = await client.put(
+            f"{servers[i % len(servers)].base_url}/1/ce/users",
+            params={"key": key, "uniqueId": unique_id, "strategy": "merge"},
+            json={f"k{i}": i},
+            headers={"Authorization": auth},
+        )
+        return r.status_code
+
+    assert await asyncio.gather(*(merge(i) for i in range(n))) == [200] * n
+    r = await client.get(
+        f"{servers[-1].base_url}/1/ce/users",
+        params={"key": key, "uniqueId": unique_id},
+        headers={"Authorization": auth},
+    )
+    assert {f"k{i}" for i in range(n)} <= set(r.json()["data"])
+    return r

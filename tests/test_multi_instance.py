@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.db import TestDB
-from tests.servers import Server, create_project, serve
+from tests.servers import Server, create_project, merge_concurrently, serve, sign_up
 
 SIGN_IN = "mutation($i: SignInInput!) { signIn(input: $i) { token errors { code } } }"
 ME = "{ me { username version } }"
@@ -42,22 +41,12 @@ async def _gql(
     return body
 
 
-async def _sign_up(client: httpx.AsyncClient, server: Server, key: str) -> tuple[str, str]:
-    r = await client.post(
-        f"{server.base_url}/1/ce/users",
-        params={"key": key},
-        json={"username": "ann", "password": PASSWORD},
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["uniqueId"], r.headers["authorization"]
-
-
 async def test_session_revoked_on_one_instance_is_refused_by_the_other(
     pair: tuple[Server, Server, dict[str, str]],
 ) -> None:
     a, b, keys = pair
     async with httpx.AsyncClient(timeout=10) as client:
-        _, auth = await _sign_up(client, a, keys["api_key"])
+        _, auth = await sign_up(client, a, keys["api_key"])
         body = await _gql(client, b, ME, Authorization=auth)
         assert body["data"] == {"me": {"username": "ann", "version": 1}}
         assert (await _gql(client, a, "mutation { signOut }", Authorization=auth))["data"]
@@ -70,7 +59,7 @@ async def test_password_changed_on_one_instance_invalidates_tokens_on_the_other(
 ) -> None:
     a, b, keys = pair
     async with httpx.AsyncClient(timeout=10) as client:
-        _, auth = await _sign_up(client, a, keys["api_key"])
+        _, auth = await sign_up(client, a, keys["api_key"])
         r = await client.put(
             f"{a.base_url}/api/user/v1/update",
             json={"pwd": "N3w-secret-Pw"},
@@ -95,26 +84,8 @@ async def test_concurrent_merges_through_both_instances_lose_no_key(
 ) -> None:
     a, b, keys = pair
     async with httpx.AsyncClient(timeout=30) as client:
-        unique_id, auth = await _sign_up(client, a, keys["api_key"])
-
-        async def merge(i: int) -> int:
-            server = a if i % 2 else b
-            r = await client.put(
-                f"{server.base_url}/1/ce/users",
-                params={"key": keys["api_key"], "uniqueId": unique_id, "strategy": "merge"},
-                json={f"k{i}": i},
-                headers={"Authorization": auth},
-            )
-            return r.status_code
-
-        statuses = await asyncio.gather(*(merge(i) for i in range(40)))
-        assert statuses == [200] * 40
-        r = await client.get(
-            f"{b.base_url}/1/ce/users",
-            params={"key": keys["api_key"], "uniqueId": unique_id},
-            headers={"Authorization": auth},
-        )
-        assert {f"k{i}" for i in range(40)} <= set(r.json()["data"])
+        unique_id, auth = await sign_up(client, a, keys["api_key"])
+        r = await merge_concurrently(client, (a, b), keys["api_key"], unique_id, auth, n=40)
         assert r.headers["etag"] == '"41"'
 
 
@@ -123,7 +94,7 @@ async def test_sign_in_throttling_counts_across_instances(
 ) -> None:
     a, b, keys = pair
     async with httpx.AsyncClient(timeout=10) as client:
-        await _sign_up(client, a, keys["api_key"])
+        await sign_up(client, a, keys["api_key"])
 
         async def attempt(server: Server, password: str) -> dict[str, object]:
             return await _gql(
@@ -146,21 +117,5 @@ async def test_serve_with_two_workers_loses_no_merge(tmp_path: Path, db: TestDB)
     keys = create_project(tmp_path, db.url)
     with serve(tmp_path, db.url, "--workers", "2") as server:
         async with httpx.AsyncClient(timeout=30) as client:
-            unique_id, auth = await _sign_up(client, server, keys["api_key"])
-
-            async def merge(i: int) -> int:
-                r = await client.put(
-                    f"{server.base_url}/1/ce/users",
-                    params={"key": keys["api_key"], "uniqueId": unique_id, "strategy": "merge"},
-                    json={f"k{i}": i},
-                    headers={"Authorization": auth},
-                )
-                return r.status_code
-
-            assert await asyncio.gather(*(merge(i) for i in range(30))) == [200] * 30
-            r = await client.get(
-                f"{server.base_url}/1/ce/users",
-                params={"key": keys["api_key"], "uniqueId": unique_id},
-                headers={"Authorization": auth},
-            )
-            assert {f"k{i}" for i in range(30)} <= set(r.json()["data"])
+            unique_id, auth = await sign_up(client, server, keys["api_key"])
+            await merge_concurrently(client, (server,), keys["api_key"], unique_id, auth)

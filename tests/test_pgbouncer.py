@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 
 from scripts import pgcluster
 from tests.conftest import PASSWORD
-from tests.servers import Server, amend, create_project, serve
+from tests.servers import Server, amend, create_project, merge_concurrently, serve, sign_up
 
 Setup = tuple[Server, Server, dict[str, str], str, str]
 
@@ -35,18 +35,6 @@ def bounced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             yield a, b, keys, url, pg.url
 
 
-async def _sign_up(
-    client: httpx.AsyncClient, server: Server, key: str, name: str
-) -> tuple[str, str]:
-    r = await client.post(
-        f"{server.base_url}/1/ce/users",
-        params={"key": key},
-        json={"username": name, "password": PASSWORD},
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["uniqueId"]), str(r.headers["authorization"])
-
-
 def test_migrate_runs_again_and_again_from_new_processes(bounced: Setup, tmp_path: Path) -> None:
     *_, url, _ = bounced
     for _ in range(3):
@@ -56,7 +44,7 @@ def test_migrate_runs_again_and_again_from_new_processes(bounced: Setup, tmp_pat
 async def test_sign_up_and_sign_in_through_both_instances(bounced: Setup) -> None:
     a, b, keys, *_ = bounced
     async with httpx.AsyncClient(timeout=10) as client:
-        await _sign_up(client, a, keys["api_key"], "signin")
+        await sign_up(client, a, keys["api_key"], "signin")
         for server in (a, b, a, b):
             r = await client.post(
                 f"{server.base_url}/graphql",
@@ -73,31 +61,15 @@ async def test_sign_up_and_sign_in_through_both_instances(bounced: Setup) -> Non
 async def test_concurrent_merges_lose_no_update(bounced: Setup) -> None:
     a, b, keys, *_ = bounced
     async with httpx.AsyncClient(timeout=30) as client:
-        unique_id, auth = await _sign_up(client, a, keys["api_key"], "merger")
-
-        async def merge(i: int) -> int:
-            r = await client.put(
-                f"{(a, b)[i % 2].base_url}/1/ce/users",
-                params={"key": keys["api_key"], "uniqueId": unique_id, "strategy": "merge"},
-                json={f"k{i}": i},
-                headers={"Authorization": auth},
-            )
-            return r.status_code
-
-        assert await asyncio.gather(*(merge(i) for i in range(30))) == [200] * 30
-        r = await client.get(
-            f"{b.base_url}/1/ce/users",
-            params={"key": keys["api_key"], "uniqueId": unique_id},
-            headers={"Authorization": auth},
-        )
-        assert {f"k{i}" for i in range(30)} <= set(r.json()["data"])
+        unique_id, auth = await sign_up(client, a, keys["api_key"], "merger")
+        r = await merge_concurrently(client, (a, b), keys["api_key"], unique_id, auth)
         assert r.headers["etag"] == '"31"'
 
 
 async def test_a_password_change_revokes_sessions_on_both_instances(bounced: Setup) -> None:
     a, b, keys, *_ = bounced
     async with httpx.AsyncClient(timeout=10) as client:
-        _, auth = await _sign_up(client, a, keys["api_key"], "changer")
+        _, auth = await sign_up(client, a, keys["api_key"], "changer")
         r = await client.put(
             f"{b.base_url}/api/user/v1/update",
             json={"pwd": "N3w-secret-Pw"},
@@ -113,7 +85,7 @@ async def test_a_password_change_revokes_sessions_on_both_instances(bounced: Set
 async def test_me_updated_reaches_a_subscriber_on_the_other_instance(bounced: Setup) -> None:
     a, b, keys, *_ = bounced
     async with httpx.AsyncClient(timeout=10) as client:
-        _, auth = await _sign_up(client, a, keys["api_key"], "watcher")
+        _, auth = await sign_up(client, a, keys["api_key"], "watcher")
         token = auth.removeprefix("Bearer ")
         async with connect(
             b.base_url.replace("http", "ws") + "/graphql",
@@ -143,7 +115,7 @@ async def test_a_direct_connection_may_keep_prepared_statements(
     *_, keys, _, direct = bounced
     with serve(tmp_path, direct, AMEND_DB_SERVER_PREPARED="true") as server:
         async with httpx.AsyncClient(timeout=10) as client:
-            _, auth = await _sign_up(client, server, keys["api_key"], "direct")
+            _, auth = await sign_up(client, server, keys["api_key"], "direct")
             for first_name in ("Ann", "Anne"):
                 r = await client.patch(
                     f"{server.base_url}/me",

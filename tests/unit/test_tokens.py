@@ -161,9 +161,12 @@ def test_a_tampered_copy_of_a_remembered_token_is_still_refused() -> None:
 
 def test_the_verified_cache_is_bounded() -> None:
     tokens = _service()
-    first = _issue(iat=int(time.time()) - 1)
+    # One clock reading for every token: read per token, a second boundary between two
+    # readings could make a later token identical to the first (a cache hit, not an entry).
+    now = int(time.time())
+    first = _issue(iat=now - 1, exp=now + 60)
     tokens.decode(first)
     for i in range(VERIFIED_CACHE_SIZE):
-        tokens.decode(_issue(iat=int(time.time()) - 2 - i))
+        tokens.decode(_issue(iat=now - 2 - i, exp=now + 60))
     assert len(tokens._verified) == VERIFIED_CACHE_SIZE
     assert first not in tokens._verified

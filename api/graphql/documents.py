@@ -4,7 +4,8 @@ A client sends the same few operation texts over and over. Strawberry's HTTP vie
 request adapters, a second Response object, its JSON encoding) costs more than Amend's own
 work on a small mutation, so the view executes a known-good document itself: straight on
 graphql-core when Amend's own extension is the only one (`AmendSchema.execute_validated`),
-through the schema's `execute` with every extension otherwise. Anything else: a text not
+through the schema's `execute` with every extension otherwise. A cached document keeps its
+execution plan (`api.graphql.plans`), made once with it. Anything else: a text not
 seen before that fails to parse or validate, a subscription, an `Accept` asking for a
 streamed answer, an unusual body: goes through Strawberry's full view, which writes the
 error answers.
@@ -28,6 +29,7 @@ from graphql import (
 from graphql.validation import specified_rules
 from strawberry.schema.schema import validate_document
 
+from api.graphql.plans import Plan, plan_for
 from api.graphql.schema import AmendSchema
 
 
@@ -35,6 +37,7 @@ from api.graphql.schema import AmendSchema
 class Document:
     node: DocumentNode
     operation: OperationDefinitionNode
+    plan: Plan | None  # see `api.graphql.plans`
 
 
 class Documents:
@@ -71,7 +74,7 @@ class Documents:
         # Strawberry's own validation: these rules plus its Maybe and @oneOf checks.
         if validate_document(self._schema._schema, node, self._rules):
             return None
-        found = Document(node, operation)
+        found = Document(node, operation, plan_for(self._schema._schema, node, operation))
         self._valid[key] = found
         if len(self._valid) > self._size:
             self._valid.popitem(last=False)

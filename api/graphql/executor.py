@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from graphql import GraphQLField, GraphQLObjectType, Undefined, is_leaf_type, is_non_null_type
@@ -99,17 +100,25 @@ _Leaf = tuple[Any, str, Any, bool]
 _LEAVES: dict[tuple[GraphQLObjectType, str], _Leaf | None] = {}
 
 
-def _leaf(field_def: GraphQLField) -> _Leaf | None:
-    """A field Strawberry resolves by reading an attribute (no resolver, no permission, no
-    field extension) whose type is a scalar or an enum: completing it is one read and one
-    output coercion, what graphql-core's generic path does for it in several calls."""
-    if not getattr(field_def.resolve, "_is_default", False) or field_def.args:
-        return None
+def plain_attribute(field_def: GraphQLField) -> tuple[Callable[[Any, str], Any], str] | None:
+    """How Strawberry reads a field that is a plain attribute (no resolver, no permission,
+    no field extension, no argument): its default resolver and the attribute's name."""
     definition = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if field_def.args or not getattr(definition, "is_basic_field", False):
+        return None
     resolver = getattr(definition, "default_resolver", None)
     name = getattr(definition, "python_name", None)
+    if resolver is None or not isinstance(name, str):
+        return None
+    return resolver, name
+
+
+def _leaf(field_def: GraphQLField) -> _Leaf | None:
+    """A plain attribute field whose type is a scalar or an enum: completing it is one read
+    and one output coercion, what graphql-core's generic path does for it in several calls."""
+    read = plain_attribute(field_def)
     non_null = is_non_null_type(field_def.type)
     output = field_def.type.of_type if non_null else field_def.type  # type: ignore[union-attr]
-    if resolver is None or not isinstance(name, str) or not is_leaf_type(output):
+    if read is None or not is_leaf_type(output):
         return None
-    return resolver, name, output.coerce_output_value, non_null
+    return read[0], read[1], output.coerce_output_value, non_null

@@ -31,6 +31,7 @@ from api.graphql.errors import log_error, redact_input
 from api.graphql.executor import AmendExecutionContext
 from api.graphql.hooks import ExtensionsRunner
 from api.graphql.operation import AmendOperation, masked, service_unavailable
+from api.graphql.plans import Plan, Replay
 from api.graphql.resolvers import Mutation, Query, Subscription
 from api.graphql.rules import MAX_DEPTH, depth_limit
 from api.graphql.scalars import SCALAR_MAP
@@ -89,6 +90,8 @@ class AmendSchema(strawberry.Schema):
         variables: dict[str, Any] | None,
         context: Any,
         operation_name: str | None,
+        *,
+        plan: Plan | None = None,
     ) -> ExecutionResult:
         """`execute` for a query or mutation already parsed and validated with this schema's
         limits, when Amend's own extension is the only one. Its hooks would find the document
@@ -96,7 +99,14 @@ class AmendSchema(strawberry.Schema):
         logged and redacted, an unavailable database answered 503, unexpected errors masked.
         Strawberry's steps around them cost as much as executing a small query. With any
         other extension registered, every operation goes through `execute`, so that
-        extension runs on every request."""
+        extension runs on every request. With a `plan` the operation runs on it, and on
+        graphql-core (replaying what the plan resolved) when it ends in anything but data."""
+        replay = None
+        if plan is not None:
+            outcome = await plan.run(self._schema, context, variables)
+            if not isinstance(outcome, Replay):
+                return ExecutionResult(data=outcome, errors=None)
+            replay = [outcome]
         result = execute(
             self._schema,
             document,
@@ -105,6 +115,7 @@ class AmendSchema(strawberry.Schema):
             operation_name=operation_name,
             is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
             executor_class=self.execution_context_class,
+            middleware=replay,
         )
         if isawaitable(result):
             result = await result

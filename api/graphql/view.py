@@ -157,7 +157,7 @@ class AmendGraphQL(GraphQL[Context, None]):
         context = await self.get_context(request, response=sub_response)
         if self.schema.own_extension_only:
             result = await self.schema.execute_validated(
-                document.node, variables, context, operation_name
+                document.node, variables, context, operation_name, plan=document.plan
             )
         else:
             # Strawberry's own execution, with every schema extension: the parser and

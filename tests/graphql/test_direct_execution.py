@@ -41,6 +41,13 @@ def _same(direct: httpx.Response, full: httpx.Response) -> None:
         ("variable-missing", UPDATE_ME, None),
         ("unknown-input-field", UPDATE_ME, {"input": {"password": "Zght943!x"}}),
         ("unauthenticated", ME, None),
+        ("aliases-and-typename", "{ a: me { __typename id } t: __typename }", None),
+        (
+            "update-me-errors-list",
+            "mutation U($i: UpdateMeInput!) { updateMe(input: $i) "
+            "{ user { firstName version } errors { code message field } } }",
+            {"i": {"firstName": "Ann"}},
+        ),
     ],
 )
 async def test_direct_and_full_pipelines_answer_alike(

@@ -1,0 +1,300 @@
+"""Execution plans: a validated operation worked out once into the steps that answer it.
+
+graphql-core works an operation out afresh on every request: it builds an executor, collects
+each selection set's fields, looks up every field's definition, builds resolve info for every
+field and completes each value through its generic machinery. For the few texts a client
+sends over and over, all of that is the same each time, and costs more than the root field's
+own resolver. A plan is made once per cached document, for the shapes it covers: a document
+of one operation whose selections are fields only (no fragments, no directives), on object
+types without an `is_type_of` check, whose non-root fields Strawberry reads as plain
+attributes. Root fields run through their own resolvers, with the arguments and resolve info
+graphql-core would give them.
+
+A plan only ever answers an execution that succeeds throughout. Whatever could end in an error
+(variables that do not coerce, a resolver that raises, a null for a non-null field, a value
+that does not coerce, an attribute that is missing) hands the operation to graphql-core, with
+the root fields resolved so far replayed (`Replay`): their outcome, value or exception, is
+given back, never resolved twice, so a mutation takes effect once and graphql-core's own code
+reports every error exactly as it would have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    Undefined,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+)
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
+from graphql.pyutils import Path, gather_with_cancel
+from graphql.type.definition import GraphQLResolveInfoHelpers
+from strawberry.execution.is_awaitable import optimized_is_awaitable
+from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as ResolveInfo
+
+from api.graphql.executor import plain_attribute
+from api.graphql.rules import password_fields_error
+
+Complete = Callable[[Any], Any]
+_NO_VARIABLES = VariableValues({}, {})
+_TYPENAME = "__typename"
+
+
+@dataclass(frozen=True, slots=True)
+class RootField:
+    key: str
+    node: FieldNode
+    field_def: GraphQLField | None  # None for `__typename`
+    complete: Complete | None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    operation: OperationDefinitionNode
+    root_type: GraphQLObjectType
+    fields: tuple[RootField, ...]
+
+    async def run(
+        self, schema: GraphQLSchema, context: Any, variables: dict[str, Any] | None
+    ) -> dict[str, Any] | Replay:
+        """The operation's data, or what graphql-core needs to execute it instead."""
+        replay = Replay()
+        operation = self.operation
+        if operation.variable_definitions:
+            values = get_variable_values(
+                schema, operation.variable_definitions, variables or {}, max_errors=50
+            )
+            if isinstance(values, list):
+                return replay  # graphql-core reports them
+        else:
+            values = _NO_VARIABLES
+        if password_fields_error(operation, {}, values.coerced) is not None:
+            return replay
+        data: dict[str, Any] = {}
+        root_type = self.root_type
+        for field in self.fields:
+            field_def, complete = field.field_def, field.complete
+            if field_def is None or complete is None:
+                data[field.key] = root_type.name
+                continue
+            try:
+                args = (
+                    get_argument_values(field_def, field.node, values)
+                    if field.node.arguments
+                    else {}
+                )
+            except Exception:
+                return replay
+            info = ResolveInfo(
+                field.node.name.value,
+                [field.node],
+                field_def.type,
+                root_type,
+                Path(None, field.key, root_type.name),
+                schema,
+                {},
+                None,
+                operation,
+                values.coerced,
+                context,
+                optimized_is_awaitable,
+                None,
+                _HELPERS,
+                None,  # type: ignore[arg-type]  # no operation extensions, as on graphql-core's path
+            )
+            try:
+                value = field_def.resolve(None, info, **args)  # type: ignore[misc]
+                if optimized_is_awaitable(value):
+                    value = await value
+            except Exception as error:
+                replay.outcomes[field.key] = error
+                return replay
+            replay.outcomes[field.key] = value
+            try:
+                data[field.key] = complete(value)
+            except Exception:
+                return replay
+        return data
+
+
+class Replay:
+    """graphql-core middleware that gives back the outcomes of root fields a plan resolved,
+    and resolves every other field as usual."""
+
+    __slots__ = ("outcomes",)
+
+    def __init__(self) -> None:
+        self.outcomes: dict[str, Any] = {}
+
+    def resolve(self, next_: Callable[..., Any], root: Any, info: Any, **args: Any) -> Any:
+        path = info.path
+        if path.prev is None and path.key in self.outcomes:
+            outcome = self.outcomes[path.key]
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+        return next_(root, info, **args)
+
+
+def plan_for(
+    schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode
+) -> Plan | None:
+    """The plan of a validated document's operation, or None for a shape plans do not cover."""
+    if len(document.definitions) != 1 or operation.directives:
+        return None
+    if operation.operation not in (OperationType.QUERY, OperationType.MUTATION):
+        return None
+    root_type = schema.get_root_type(operation.operation)
+    selected = _fields(operation.selection_set)
+    if root_type is None or selected is None or root_type.is_type_of is not None:
+        return None
+    fields: list[RootField] = []
+    for key, node in selected:
+        if node.name.value == _TYPENAME:
+            fields.append(RootField(key, node, None, None))
+            continue
+        field_def = root_type.fields.get(node.name.value)
+        complete = field_def and _completer(field_def.type, node.selection_set)
+        if field_def is None or complete is None:
+            return None
+        fields.append(RootField(key, node, field_def, complete))
+    return Plan(operation, root_type, tuple(fields))
+
+
+def _fields(selection_set: SelectionSetNode | None) -> list[tuple[str, FieldNode]] | None:
+    """(response key, field) of a selection set of fields only, each key once; else None."""
+    if selection_set is None:
+        return None
+    found: list[tuple[str, FieldNode]] = []
+    keys: set[str] = set()
+    for selection in selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.directives:
+            return None
+        key = selection.alias.value if selection.alias else selection.name.value
+        if key in keys:
+            return None  # merged fields: graphql-core's field collection decides
+        keys.add(key)
+        found.append((key, selection))
+    return found
+
+
+def _completer(type_: GraphQLOutputType, selection_set: SelectionSetNode | None) -> Complete | None:
+    """How to complete a resolved value of this type: what graphql-core's `complete_value`
+    does when nothing fails, raising whenever it would report an error."""
+    if is_non_null_type(type_):
+        inner = _completer(type_.of_type, selection_set)
+        return None if inner is None else _non_null(inner)
+    if is_list_type(type_):
+        item = _completer(type_.of_type, selection_set)
+        return None if item is None else _list_of(item)
+    if is_leaf_type(type_):
+        return None if selection_set is not None else _leaf(type_.coerce_output_value)
+    if is_object_type(type_):
+        assert isinstance(type_, GraphQLObjectType)
+        return _object(type_, selection_set)
+    return None  # interfaces and unions: graphql-core resolves the runtime type
+
+
+def _non_null(inner: Complete) -> Complete:
+    def complete(value: Any) -> Any:
+        completed = inner(value)
+        if completed is None:
+            raise _Unplanned
+        return completed
+
+    return complete
+
+
+def _list_of(item: Complete) -> Complete:
+    def complete(value: Any) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if type(value) is not list and type(value) is not tuple:
+            raise _Unplanned  # any other iterable, or none: graphql-core's list handling
+        return [item(v) for v in value]
+
+    return complete
+
+
+def _leaf(coerce: Callable[[Any], Any]) -> Complete:
+    def complete(value: Any) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if isinstance(value, Exception):
+            raise _Unplanned
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise _Unplanned
+        return coerced
+
+    return complete
+
+
+def _object(type_: GraphQLObjectType, selection_set: SelectionSetNode | None) -> Complete | None:
+    selected = _fields(selection_set)
+    if selected is None or type_.is_type_of is not None:
+        return None
+    # (key, read, attribute name, complete); for `__typename`, (key, None, type name, None)
+    steps: list[tuple[str, Callable[[Any, str], Any] | None, str, Complete | None]] = []
+    for key, node in selected:
+        if node.name.value == _TYPENAME:
+            steps.append((key, None, type_.name, None))
+            continue
+        field_def = type_.fields.get(node.name.value)
+        read = plain_attribute(field_def) if field_def is not None else None
+        complete = field_def and _completer(field_def.type, node.selection_set)
+        if read is None or complete is None or node.arguments:
+            return None
+        steps.append((key, read[0], read[1], complete))
+    fields = tuple(steps)
+
+    def complete_object(value: Any) -> Any:
+        if value is None or value is Undefined:
+            return None
+        if isinstance(value, Exception):
+            raise _Unplanned
+        out: dict[str, Any] = {}
+        for key, resolver, name, complete in fields:
+            out[key] = name if resolver is None else complete(resolver(value, name))  # type: ignore[misc]
+        return out
+
+    return complete_object
+
+
+class _Unplanned(Exception):
+    """A value graphql-core would report an error for: it completes the operation instead."""
+
+
+# Resolvers may hand graphql-core concurrent work through their resolve info; on a plan's
+# path the same helpers run it on the event loop.
+_BACKGROUND: set[asyncio.Future[Any]] = set()
+
+
+def _gather(values: Sequence[Awaitable[Any]]) -> Awaitable[list[Any]]:
+    return gather_with_cancel(*values)
+
+
+def _track(values: Sequence[Any]) -> None:
+    awaitables = [v for v in values if optimized_is_awaitable(v)]
+    if awaitables:
+        future = asyncio.gather(*awaitables, return_exceptions=True)
+        _BACKGROUND.add(future)
+        future.add_done_callback(_BACKGROUND.discard)
+
+
+_HELPERS = GraphQLResolveInfoHelpers(gather=_gather, track=_track)

@@ -207,6 +207,9 @@ class AmendGraphQL(GraphQL[Context, None]):
         page = (files("api") / "static" / "graphiql.html").read_text(encoding="utf-8")
         return HTMLResponse(page)
 
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        return SubResponse()
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
@@ -232,6 +235,17 @@ class AmendGraphQL(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+
+class SubResponse(Response):
+    """Where resolvers set cookies, headers and a status for the answer, as on Strawberry's
+    sub-response (a `Response` without status or headers); built without a Response's
+    constructor, which renders a body and headers this one never sends."""
+
+    def __init__(self) -> None:
+        self.status_code = None  # type: ignore[assignment]
+        self.background = None
+        self.raw_headers = []
 
 
 async def _unsupported_media_type(scope: Scope, receive: Receive, send: Send) -> None:

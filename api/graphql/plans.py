@@ -83,7 +83,8 @@ class Plan:
                 return replay  # graphql-core reports them
         else:
             values = _NO_VARIABLES
-        if password_fields_error(operation, {}, values.coerced) is not None:
+        # One root field can never be two password checks.
+        if len(self.fields) > 1 and password_fields_error(operation, {}, values.coerced):
             return replay
         data: dict[str, Any] = {}
         root_type = self.root_type

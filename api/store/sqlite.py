@@ -45,7 +45,8 @@ class SqliteTx(PlannedTx):
 
     async def all(self, stmt: Statement, params: Params = None) -> list[Row]:
         plan = self._plan(stmt)
-        cursor = await _execute(self._conn, plan.sql, plan.params(params))
+        conn, sql, values = self._conn, plan.sql, plan.params(params)
+        cursor = _try(conn, sql, values) or await _while_busy(conn, sql, values)
         try:
             keys = plan.keys or [d[0] for d in cursor.description or ()]
             return plan.rows(cursor.fetchall(), keys)
@@ -54,7 +55,8 @@ class SqliteTx(PlannedTx):
 
     async def run(self, stmt: Statement, params: Params = None) -> int:
         plan = self._plan(stmt)
-        cursor = await _execute(self._conn, plan.sql, plan.params(params))
+        conn, sql, values = self._conn, plan.sql, plan.params(params)
+        cursor = _try(conn, sql, values) or await _while_busy(conn, sql, values)
         count = cursor.rowcount
         cursor.close()
         return count
@@ -95,9 +97,16 @@ async def _execute(
     conn: sqlite3.Connection, sql: str, params: Sequence[Any], *, many: bool = False
 ) -> sqlite3.Cursor:
     """Run one statement; while another process holds the lock, retry without blocking."""
-    cursor = _try(conn, sql, params, many)
-    if cursor is not None:
-        return cursor
+    return _try(conn, sql, params, many) or await _while_busy(conn, sql, params, many)
+
+
+async def _while_busy(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any], many: bool = False
+) -> sqlite3.Cursor:
+    """`_execute` once the first try found the database locked: the statement is tried again
+    after a growing pause, up to `SQLITE_BUSY_TIMEOUT_MS`. (The hot paths call `_try` first
+    themselves: a statement that runs at once then costs no coroutine.)"""
+    cursor: sqlite3.Cursor | None = None
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     delay = 0.001
     while cursor is None:
@@ -144,6 +153,11 @@ class SqlitePool(BoundedPool[sqlite3.Connection]):
             self._write_lock = asyncio.Lock()
         return self._write_lock
 
+    @property
+    def open_writer(self) -> sqlite3.Connection | None:
+        """The writer connection once `writer()` has opened it (no await on the hot path)."""
+        return self._writer
+
     async def writer(self) -> sqlite3.Connection:
         """The one writer connection; call with `write_lock()` held."""
         if self._writer is None:
@@ -186,16 +200,16 @@ class SqliteRead:
         if lock.locked() or pool.writers_waiting:
             # (A free lock with writers queued would make this read queue behind them.)
             self._conn = await pool.acquire()
-            self._mark = ReadMark()
+            self._mark = ReadMark(pool.current_task())
             return SqliteTx(self._conn, self._dialect)
         await lock.acquire()  # free and nobody queued: returns at once
         try:
-            self._conn = await pool.writer()
+            self._conn = pool.open_writer or await pool.writer()
         except BaseException:
             lock.release()
             raise
         self._on_writer = True
-        self._mark = ReadMark()
+        self._mark = ReadMark(pool.current_task())
         return SqliteTx(self._conn, self._dialect)
 
     async def __aexit__(self, *_exc: object) -> None:
@@ -234,8 +248,9 @@ class SqliteWrite:
         finally:
             pool.writers_waiting -= 1
         try:
-            writer = await pool.writer()
-            await _execute(writer, "BEGIN IMMEDIATE", ())
+            writer = pool.open_writer or await pool.writer()
+            if _try(writer, "BEGIN IMMEDIATE", ()) is None:
+                await _while_busy(writer, "BEGIN IMMEDIATE", ())
         except BaseException:
             lock.release()
             raise

@@ -34,6 +34,10 @@ class Credentials:
     cross_origin_socket: bool = False
 
 
+# `Plan(value)` goes through the enum machinery: a table lookup for every request.
+_PLANS = {plan.value: plan for plan in Plan}
+
+
 class RequestContext:
     """Per-request, lazily resolved, cached. Raises `AmendError` with the exact reason."""
 
@@ -144,14 +148,20 @@ class RequestContext:
         if token is None:
             raise AmendError(Reason.MISSING_TOKEN, "an access token is required")
         claims = self.services.tokens.decode(token)
-        key_project = await self._resolve_keys()
+        creds = self.credentials
+        # (Most callers send no key: nothing to resolve, and no coroutine to run for it.)
+        key_project = (
+            await self._resolve_keys()
+            if creds.api_key is not None or creds.master_key is not None
+            else None
+        )
         if key_project is not None and key_project.id != claims.project_id:
             raise AmendError(Reason.INVALID_TOKEN, "the access token belongs to another project")
         now = now_ms()
         async with self.services.db.read() as tx:
             found = await sessions.with_user(tx, claims.session_id)
             project = key_project
-            if found is None or (project is None and self.credentials.origin is not None):
+            if found is None or (project is None and creds.origin is not None):
                 # The allow-list is read only for a request that has an Origin to check.
                 project = project or await projects.by_id(tx, claims.project_id)
         if found is None:
@@ -162,7 +172,7 @@ class RequestContext:
             project = Project(
                 id=found.project_id,
                 name=found.project_name,
-                plan=Plan(found.plan),
+                plan=_PLANS.get(found.plan) or Plan(found.plan),
                 allowed_origins=(),  # not read: this request carries no Origin
                 allow_no_origin=found.allow_no_origin,
             )

@@ -50,10 +50,10 @@ _VALIDATORS = {
 }
 
 
-def _validate(changes: ProfileChanges) -> dict[str, Any]:
+def _validate(changes: ProfileChanges, given: list[str]) -> dict[str, Any]:
     problems: list[Problem] = []
     values: dict[str, Any] = {}
-    for attr in changes.given():
+    for attr in given:
         raw = getattr(changes, attr)
         path = (attr,)
         try:
@@ -86,9 +86,10 @@ def _validate(changes: ProfileChanges) -> dict[str, Any]:
 
 async def update_me(ctx: RequestContext, changes: ProfileChanges) -> User:
     caller = await ctx.caller()
-    if not changes.given():
+    given = changes.given()
+    if not given:
         raise AmendError(Reason.EMPTY_UPDATE, "give at least one field to change")
-    values = _validate(changes)
+    values = _validate(changes, given)
     # The first try starts from the user as the auth check read it (no SELECT); the version
     # check in the UPDATE itself tells whether it is still current. Later tries read afresh.
     known: User | None = caller.user

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Reason
+from api.core.frozen import quick_init
 from api.core.models import Actor, Caller, Endpoint, Plan, Project
 from api.core.policy import validate_endpoint_name
 from api.security import keys
@@ -19,6 +20,7 @@ from api.services.container import Services
 from api.store import projects, sessions
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """Everything a request presents, as read by the HTTP layer (nothing verified yet)."""
@@ -204,6 +206,7 @@ class RequestContext:
         self._caller = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AuthenticatedCaller(Caller):
     project: Project

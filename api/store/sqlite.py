@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.core.errors import Unavailable
 from api.store.blocks import BoundedPool, ReadMark, refuse_write_inside_read
-from api.store.statements import Params, PlannedTx, Prepared, Row, Statement, Tx
+from api.store.statements import Params, Plan, PlannedTx, Prepared, Row, Statement, Tx
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
@@ -47,11 +47,16 @@ class SqliteTx(PlannedTx):
         plan = self._plan(stmt)
         conn, sql, values = self._conn, plan.sql, plan.params(params)
         cursor = _try(conn, sql, values) or await _while_busy(conn, sql, values)
-        try:
-            keys = plan.keys or [d[0] for d in cursor.description or ()]
-            return plan.rows(cursor.fetchall(), keys)
-        finally:
-            cursor.close()
+        return _fetch(plan, cursor)
+
+    async def one(self, stmt: Statement, params: Params = None) -> Row | None:
+        # `Tx.one` over `all`, without the second coroutine: the per-request auth lookup and
+        # the versioned update both come through here.
+        plan = self._plan(stmt)
+        conn, sql, values = self._conn, plan.sql, plan.params(params)
+        cursor = _try(conn, sql, values) or await _while_busy(conn, sql, values)
+        rows = _fetch(plan, cursor)
+        return rows[0] if rows else None
 
     async def run(self, stmt: Statement, params: Params = None) -> int:
         plan = self._plan(stmt)
@@ -72,6 +77,15 @@ class SqliteTx(PlannedTx):
         if rows:
             sql = stmt.plan(self._dialect).sql
             (await _execute(self._conn, sql, rows, many=True)).close()
+
+
+def _fetch(plan: Plan, cursor: sqlite3.Cursor) -> list[Row]:
+    """Every row of an executed statement, converted by its plan; the cursor is closed."""
+    try:
+        keys = plan.keys or [d[0] for d in cursor.description or ()]
+        return plan.rows(cursor.fetchall(), keys)
+    finally:
+        cursor.close()
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:

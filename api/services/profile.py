@@ -7,6 +7,7 @@ from typing import Any
 
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Problem, Reason
+from api.core.frozen import quick_init
 from api.core.models import User
 from api.core.policy import (
     canonical_username,
@@ -25,7 +26,8 @@ from api.store import users
 UNSET: Any = object()
 
 
-@dataclass(frozen=True)
+@quick_init
+@dataclass(frozen=True, slots=True)
 class ProfileChanges:
     """Each field: `UNSET` (absent, unchanged), None (cleared) or a new value."""
 

@@ -12,29 +12,47 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-def quick_init(cls: type[T]) -> type[T]:
-    """Give `cls` the slot-storing `__init__`; a class whose `__init__` does more than
-    store its arguments (`__post_init__`, default factories, keyword-only or non-init
-    fields, fields without a slot) keeps the dataclass's own."""
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-    if hasattr(cls, "__post_init__") or any(
-        not f.init or f.kw_only or f.default_factory is not dataclasses.MISSING for f in fields
+def slot_setters(cls: type) -> dict[str, Callable[[Any, Any], None]] | None:
+    """Each field's slot setter, when an instance of the dataclass `cls` is built fully by
+    calling them on `object.__new__(cls)`: its `__init__` only stores its arguments (no
+    `__post_init__`, default factories, keyword-only or non-init fields, no `__new__` of its
+    own) and every field has a slot. None otherwise."""
+    fields = dataclasses.fields(cls)
+    if (
+        hasattr(cls, "__post_init__")
+        or any("__new__" in vars(base) for base in cls.__mro__[:-1])
+        or any(
+            not f.init or f.kw_only or f.default_factory is not dataclasses.MISSING for f in fields
+        )
     ):
+        return None
+    setters: dict[str, Callable[[Any, Any], None]] = {}
+    for f in fields:
+        slot = next((vars(c)[f.name] for c in cls.__mro__ if f.name in vars(c)), None)
+        if not isinstance(slot, types.MemberDescriptorType):
+            return None
+        setters[f.name] = slot.__set__
+    return setters
+
+
+def quick_init(cls: type[T]) -> type[T]:
+    """Give `cls` the slot-storing `__init__`, when `slot_setters` finds it can be built
+    that way; otherwise it keeps the dataclass's own."""
+    setters = slot_setters(cls)
+    if setters is None:
         return cls
     namespace: dict[str, Any] = {}
     parameters: list[str] = []
     lines: list[str] = []
-    for f in fields:
-        slot = next((vars(c)[f.name] for c in cls.__mro__ if f.name in vars(c)), None)
-        if not isinstance(slot, types.MemberDescriptorType):
-            return cls
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         name = f.name  # an identifier: a field name
-        namespace[f"set_{name}"] = slot.__set__
+        namespace[f"set_{name}"] = setters[name]
         if f.default is dataclasses.MISSING:
             parameters.append(name)
         else:

@@ -116,7 +116,6 @@ class SignInAttempt:
 
 
 @quick_init
-@quick_init
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
     signin_attempts: tuple[SignInAttempt, ...]

@@ -20,7 +20,8 @@ def _header(request: Request, name: bytes) -> str | None:
     building the request's `Headers` or raising a `KeyError` inside it when it is absent."""
     for key, value in request.scope["headers"]:
         if key == name:
-            return str(value.decode("latin-1"))
+            found: str = value.decode("latin-1")
+            return found
     return None
 
 

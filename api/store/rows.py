@@ -10,6 +10,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from api.core.frozen import slot_setters
+
 T = TypeVar("T")
 
 _Builder = Callable[[Mapping[str, Any], dict[str, Any]], Any]
@@ -43,13 +45,13 @@ def _builder(cls: type, prefix: str, given: frozenset[str]) -> _Builder:
         else:
             values.append((name, f"row[{prefix + name!r}]"))
     namespace: dict[str, Any] = {"cls": cls}
-    if _slot_built(cls):
-        # A frozen dataclass's `__init__` stores each field through `object.__setattr__`,
-        # at about three times the cost of the slot's own setter; the models read on every
-        # request are built by those instead (the same values, and nothing else to run).
+    setters = slot_setters(cls)
+    if setters is not None:
+        # Set through the slots (as `quick_init` does), without the keyword call: the models
+        # read on every request are built here.
         lines = ["    built = new(cls)"]
         for name, value in values:
-            namespace[f"set_{name}"] = cls.__dict__[name].__set__
+            namespace[f"set_{name}"] = setters[name]
             lines.append(f"    set_{name}(built, {value})")
         namespace["new"] = object.__new__
         body = "\n".join(lines) + "\n    return built"
@@ -59,17 +61,3 @@ def _builder(cls: type, prefix: str, given: frozenset[str]) -> _Builder:
     exec(source, namespace)  # noqa: S102 - built from the model's own field names only
     builder: _Builder = namespace["build"]
     return builder
-
-
-def _slot_built(cls: type) -> bool:
-    """Whether `cls` may be built by setting its slots: a slotted dataclass whose `__init__`
-    only stores its arguments (every field one, no `__post_init__`, no `__new__` of its own)."""
-    fields = dataclasses.fields(cls)
-    slots = getattr(cls, "__slots__", None)
-    return (
-        slots is not None
-        and all("__new__" not in vars(base) for base in cls.__mro__[:-1])
-        and not hasattr(cls, "__post_init__")
-        and all(f.init for f in fields)
-        and set(slots) == {f.name for f in fields}
-    )

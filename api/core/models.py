@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from api.core import ids
+from api.core.frozen import quick_init
 
 JSONObject = dict[str, Any]
 
@@ -25,6 +26,7 @@ class Actor(StrEnum):
     MASTER = "master"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Project:
     id: str
@@ -52,6 +54,7 @@ class Endpoint:
     name: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class User:
     pk: int
@@ -82,6 +85,7 @@ class User:
         return {"username": self.username, **self.data}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Session:
     id: str  # hex part
@@ -99,6 +103,7 @@ class Session:
         return ids.session_id(self.id)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SignInAttempt:
     id: int
@@ -110,6 +115,7 @@ class SignInAttempt:
     created_at: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SessionInfo:
     signin_attempts: tuple[SignInAttempt, ...]

@@ -43,7 +43,9 @@ def _bearer(value: str) -> str:
 
 
 def client_ip(conn: HTTPConnection, trusted_proxies: frozenset[str]) -> str | None:
-    peer = conn.client.host if conn.client else None
+    # `conn.client`, without building its `Address` (twice).
+    client = conn.scope.get("client")
+    peer: str | None = client[0] if client else None
     if peer is None or peer not in trusted_proxies:
         return peer
     forwarded = conn.headers.get("x-forwarded-for")

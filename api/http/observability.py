@@ -24,6 +24,7 @@ def new_request_id() -> bytes:
     return _ID_PREFIX + b"%016x" % next(_ID_COUNTER)
 
 
+_CLASSES = tuple(f"{kind}xx" for kind in range(6))  # status class labels, "0xx" to "5xx"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _CE_LOGIN = re.compile(r"/1/ce/[^/]+/login")
 _CE = re.compile(r"/1/ce/[^/]+")
@@ -62,7 +63,8 @@ class Metrics:
     def observe(
         self, route: str, method: str, status: int, seconds: float, throttled: bool
     ) -> None:
-        self.requests[(route, method, f"{status // 100}xx")] += 1
+        kind = status // 100
+        self.requests[(route, method, _CLASSES[kind] if 0 <= kind < 6 else f"{kind}xx")] += 1
         if throttled:
             self.throttled[route] += 1
         # Per bucket here (one increment); `render` makes them cumulative, as Prometheus wants.

@@ -15,8 +15,18 @@ TEXT_TYPE = "text/plain"
 _VERSION_TAG = re.compile(r'"([0-9]{1,18})"')
 
 
+def _header(request: Request, name: bytes) -> str | None:
+    """The first `name` header (lowercase), as `request.headers.get` reads it, without
+    building the request's `Headers` or raising a `KeyError` inside it when it is absent."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            found: str = value.decode("latin-1")
+            return found
+    return None
+
+
 def media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return (_header(request, b"content-type") or "").split(";", 1)[0].strip().lower()
 
 
 async def _raw(request: Request, accepted: tuple[str, ...]) -> tuple[str, bytes]:
@@ -85,7 +95,7 @@ def optional_string(body: dict[str, Any], key: str) -> str | None:
 def if_match(request: Request) -> int | None:
     """The version an `If-Match` asks for; None when absent or `*`. A value that is not a
     strong ETag of a version can match nothing: VERSION_CONFLICT."""
-    value = request.headers.get("if-match")
+    value = _header(request, b"if-match")
     if value is None or value.strip() == "*":
         return None
     tag = value.strip()

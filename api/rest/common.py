@@ -13,7 +13,9 @@ from api.services.context import RequestContext
 
 
 def services_of(request: Request) -> Services:
-    services = request.app.state.services
+    # By key: as an attribute, the lookup fails first (raising inside) before `State` looks
+    # in its dict.
+    services = request.app.state["services"]
     assert isinstance(services, Services)
     return services
 

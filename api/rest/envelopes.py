@@ -104,11 +104,15 @@ def _attempt(attempt: SignInAttempt) -> dict[str, Any]:
 
 
 def me_session(info: SessionInfo) -> dict[str, Any]:
+    signins = [_signin(s) for s in info.signins]
+    active = info.active_signin
+    # The active session is one of the live ones: its body is written once, and used twice.
+    current = next((b for s, b in zip(info.signins, signins, strict=True) if s is active), None)
     return {
         "signin_attempts": [_attempt(a) for a in info.signin_attempts],
-        "signins": [_signin(s) for s in info.signins],
+        "signins": signins,
         "signup_attempts": [_attempt(a) for a in info.signup_attempts],
-        "active_signin": _signin(info.active_signin) if info.active_signin else None,
+        "active_signin": current or (_signin(active) if active else None),
     }
 
 

@@ -53,10 +53,8 @@ async def update(request: Request) -> Response:
         await ctx.caller()
         expected = bodies.if_match(request)
         body = await bodies.json_object(request, allowed=FIELDS)
-        changes = profile.ProfileChanges(
-            **{name: body[name] for name in FIELDS if name in body},
-            expected_version=expected,
-        )
+        # `json_object` let only FIELDS through: each member is a field of the change.
+        changes = profile.ProfileChanges(**body, expected_version=expected)
         user = await profile.update_me(ctx, changes)
         info = await accounts.session_info(ctx)
     except AmendError as error:

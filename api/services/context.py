@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Reason
+from api.core.frozen import quick_init
 from api.core.models import Actor, Caller, Endpoint, Plan, Project
 from api.core.policy import validate_endpoint_name
 from api.security import keys
@@ -19,6 +20,7 @@ from api.services.container import Services
 from api.store import projects, sessions
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """Everything a request presents, as read by the HTTP layer (nothing verified yet)."""
@@ -32,6 +34,10 @@ class Credentials:
     # A WebSocket opened by a page on another origin: what it carries reaches that page's
     # script with no CORS check between.
     cross_origin_socket: bool = False
+
+
+# `Plan(value)` goes through the enum machinery: a table lookup for every request.
+_PLANS = {plan.value: plan for plan in Plan}
 
 
 class RequestContext:
@@ -144,14 +150,20 @@ class RequestContext:
         if token is None:
             raise AmendError(Reason.MISSING_TOKEN, "an access token is required")
         claims = self.services.tokens.decode(token)
-        key_project = await self._resolve_keys()
+        creds = self.credentials
+        # (Most callers send no key: nothing to resolve, and no coroutine to run for it.)
+        key_project = (
+            await self._resolve_keys()
+            if creds.api_key is not None or creds.master_key is not None
+            else None
+        )
         if key_project is not None and key_project.id != claims.project_id:
             raise AmendError(Reason.INVALID_TOKEN, "the access token belongs to another project")
         now = now_ms()
         async with self.services.db.read() as tx:
             found = await sessions.with_user(tx, claims.session_id)
             project = key_project
-            if found is None or (project is None and self.credentials.origin is not None):
+            if found is None or (project is None and creds.origin is not None):
                 # The allow-list is read only for a request that has an Origin to check.
                 project = project or await projects.by_id(tx, claims.project_id)
         if found is None:
@@ -162,7 +174,7 @@ class RequestContext:
             project = Project(
                 id=found.project_id,
                 name=found.project_name,
-                plan=Plan(found.plan),
+                plan=_PLANS.get(found.plan) or Plan(found.plan),
                 allowed_origins=(),  # not read: this request carries no Origin
                 allow_no_origin=found.allow_no_origin,
             )
@@ -194,6 +206,7 @@ class RequestContext:
         self._caller = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AuthenticatedCaller(Caller):
     project: Project

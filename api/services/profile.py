@@ -7,6 +7,7 @@ from typing import Any
 
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Problem, Reason
+from api.core.frozen import quick_init
 from api.core.models import User
 from api.core.policy import (
     canonical_username,
@@ -25,7 +26,8 @@ from api.store import users
 UNSET: Any = object()
 
 
-@dataclass(frozen=True)
+@quick_init
+@dataclass(frozen=True, slots=True)
 class ProfileChanges:
     """Each field: `UNSET` (absent, unchanged), None (cleared) or a new value."""
 
@@ -50,10 +52,10 @@ _VALIDATORS = {
 }
 
 
-def _validate(changes: ProfileChanges) -> dict[str, Any]:
+def _validate(changes: ProfileChanges, given: list[str]) -> dict[str, Any]:
     problems: list[Problem] = []
     values: dict[str, Any] = {}
-    for attr in changes.given():
+    for attr in given:
         raw = getattr(changes, attr)
         path = (attr,)
         try:
@@ -86,9 +88,10 @@ def _validate(changes: ProfileChanges) -> dict[str, Any]:
 
 async def update_me(ctx: RequestContext, changes: ProfileChanges) -> User:
     caller = await ctx.caller()
-    if not changes.given():
+    given = changes.given()
+    if not given:
         raise AmendError(Reason.EMPTY_UPDATE, "give at least one field to change")
-    values = _validate(changes)
+    values = _validate(changes, given)
     # The first try starts from the user as the auth check read it (no SELECT); the version
     # check in the UPDATE itself tells whether it is still current. Later tries read afresh.
     known: User | None = caller.user

@@ -17,12 +17,12 @@ _IN_READ: ContextVar[asyncio.Task[Any] | None] = ContextVar("amend_in_read", def
 
 
 class ReadMark:
-    """Marks the current task as inside a `read()` block until `clear()`."""
+    """Marks `task` (the current one) as inside a `read()` block until `clear()`."""
 
     __slots__ = ("_token",)
 
-    def __init__(self) -> None:
-        self._token = _IN_READ.set(asyncio.current_task())
+    def __init__(self, task: asyncio.Task[Any] | None) -> None:
+        self._token = _IN_READ.set(task)
 
     def clear(self) -> None:
         _IN_READ.reset(self._token)
@@ -48,6 +48,18 @@ class BoundedPool(Generic[C]):
         self._idle: list[C] = []
         self._open = 0
         self._freed: asyncio.Condition | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def current_task(self) -> asyncio.Task[Any] | None:
+        """`asyncio.current_task()`, through the loop the pool last ran in.
+
+        On Python 3.11 every lookup of the running loop makes a `getpid()` system call, which
+        costs more than the rest of a read's bookkeeping; the loop a pool serves (one thread's) only
+        changes once the previous one has stopped: it is running while one of its tasks runs."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            loop = self._loop = asyncio.get_running_loop()
+        return asyncio.current_task(loop)
 
     async def _connect(self) -> C:
         raise NotImplementedError

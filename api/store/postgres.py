@@ -222,7 +222,7 @@ class PostgresBlock:
             raise
         self._tx = PostgresTx(conn, self._dialect)
         if not self._write:
-            self._mark = ReadMark()
+            self._mark = ReadMark(self._pool.current_task())
         return self._tx
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:

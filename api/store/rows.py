@@ -10,6 +10,8 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from api.core.frozen import slot_setters
+
 T = TypeVar("T")
 
 _Builder = Callable[[Mapping[str, Any], dict[str, Any]], Any]
@@ -31,19 +33,31 @@ def from_row(cls: type[T], row: Mapping[str, Any], *, prefix: str = "", **given:
 
 
 def _builder(cls: type, prefix: str, given: frozenset[str]) -> _Builder:
-    arguments = []
+    values = []
     for field in dataclasses.fields(cls):
         if not field.init:
             continue
         name = field.name  # an identifier; the column label is written as a string literal
         if name in given:
-            arguments.append(f"{name}=given[{name!r}]")
+            values.append((name, f"given[{name!r}]"))
         elif field.type in ("bool", bool):
-            arguments.append(f"{name}=bool(row[{prefix + name!r}])")
+            values.append((name, f"bool(row[{prefix + name!r}])"))
         else:
-            arguments.append(f"{name}=row[{prefix + name!r}]")
-    source = f"def build(row, given):\n    return cls({', '.join(arguments)})\n"
+            values.append((name, f"row[{prefix + name!r}]"))
     namespace: dict[str, Any] = {"cls": cls}
+    setters = slot_setters(cls)
+    if setters is not None:
+        # Set through the slots (as `quick_init` does), without the keyword call: the models
+        # read on every request are built here.
+        lines = ["    built = new(cls)"]
+        for name, value in values:
+            namespace[f"set_{name}"] = setters[name]
+            lines.append(f"    set_{name}(built, {value})")
+        namespace["new"] = object.__new__
+        body = "\n".join(lines) + "\n    return built"
+    else:
+        body = f"    return cls({', '.join(f'{name}={value}' for name, value in values)})"
+    source = f"def build(row, given):\n{body}\n"
     exec(source, namespace)  # noqa: S102 - built from the model's own field names only
     builder: _Builder = namespace["build"]
     return builder

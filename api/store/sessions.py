@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, select, update
 
+from api.core.frozen import quick_init
 from api.core.models import Session, User
 from api.store.engine import Tx, insert_values, prepare
 from api.store.rows import from_row
@@ -63,6 +64,7 @@ async def create(
     )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SessionOwner:
     """The session, its user, and the user's project (without its origin list)."""

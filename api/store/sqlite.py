@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.core.errors import Unavailable
 from api.store.blocks import BoundedPool, ReadMark, refuse_write_inside_read
-from api.store.statements import Params, PlannedTx, Prepared, Row, Statement, Tx
+from api.store.statements import Params, Plan, PlannedTx, Prepared, Row, Statement, Tx
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
@@ -45,16 +45,23 @@ class SqliteTx(PlannedTx):
 
     async def all(self, stmt: Statement, params: Params = None) -> list[Row]:
         plan = self._plan(stmt)
-        cursor = await _execute(self._conn, plan.sql, plan.params(params))
-        try:
-            keys = plan.keys or [d[0] for d in cursor.description or ()]
-            return plan.rows(cursor.fetchall(), keys)
-        finally:
-            cursor.close()
+        conn, sql, values = self._conn, plan.sql, plan.params(params)
+        cursor = _try(conn, sql, values) or await _while_busy(conn, sql, values)
+        return _fetch(plan, cursor)
+
+    async def one(self, stmt: Statement, params: Params = None) -> Row | None:
+        # `Tx.one` over `all`, without the second coroutine: the per-request auth lookup and
+        # the versioned update both come through here.
+        plan = self._plan(stmt)
+        conn, sql, values = self._conn, plan.sql, plan.params(params)
+        cursor = _try(conn, sql, values) or await _while_busy(conn, sql, values)
+        rows = _fetch(plan, cursor)
+        return rows[0] if rows else None
 
     async def run(self, stmt: Statement, params: Params = None) -> int:
         plan = self._plan(stmt)
-        cursor = await _execute(self._conn, plan.sql, plan.params(params))
+        conn, sql, values = self._conn, plan.sql, plan.params(params)
+        cursor = _try(conn, sql, values) or await _while_busy(conn, sql, values)
         count = cursor.rowcount
         cursor.close()
         return count
@@ -70,6 +77,15 @@ class SqliteTx(PlannedTx):
         if rows:
             sql = stmt.plan(self._dialect).sql
             (await _execute(self._conn, sql, rows, many=True)).close()
+
+
+def _fetch(plan: Plan, cursor: sqlite3.Cursor) -> list[Row]:
+    """Every row of an executed statement, converted by its plan; the cursor is closed."""
+    try:
+        keys = plan.keys or [d[0] for d in cursor.description or ()]
+        return plan.rows(cursor.fetchall(), keys)
+    finally:
+        cursor.close()
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
@@ -95,9 +111,16 @@ async def _execute(
     conn: sqlite3.Connection, sql: str, params: Sequence[Any], *, many: bool = False
 ) -> sqlite3.Cursor:
     """Run one statement; while another process holds the lock, retry without blocking."""
-    cursor = _try(conn, sql, params, many)
-    if cursor is not None:
-        return cursor
+    return _try(conn, sql, params, many) or await _while_busy(conn, sql, params, many)
+
+
+async def _while_busy(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any], many: bool = False
+) -> sqlite3.Cursor:
+    """`_execute` once the first try found the database locked: the statement is tried again
+    after a growing pause, up to `SQLITE_BUSY_TIMEOUT_MS`. (The hot paths call `_try` first
+    themselves: a statement that runs at once then costs no coroutine.)"""
+    cursor: sqlite3.Cursor | None = None
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     delay = 0.001
     while cursor is None:
@@ -144,6 +167,11 @@ class SqlitePool(BoundedPool[sqlite3.Connection]):
             self._write_lock = asyncio.Lock()
         return self._write_lock
 
+    @property
+    def open_writer(self) -> sqlite3.Connection | None:
+        """The writer connection once `writer()` has opened it (no await on the hot path)."""
+        return self._writer
+
     async def writer(self) -> sqlite3.Connection:
         """The one writer connection; call with `write_lock()` held."""
         if self._writer is None:
@@ -186,16 +214,16 @@ class SqliteRead:
         if lock.locked() or pool.writers_waiting:
             # (A free lock with writers queued would make this read queue behind them.)
             self._conn = await pool.acquire()
-            self._mark = ReadMark()
+            self._mark = ReadMark(pool.current_task())
             return SqliteTx(self._conn, self._dialect)
         await lock.acquire()  # free and nobody queued: returns at once
         try:
-            self._conn = await pool.writer()
+            self._conn = pool.open_writer or await pool.writer()
         except BaseException:
             lock.release()
             raise
         self._on_writer = True
-        self._mark = ReadMark()
+        self._mark = ReadMark(pool.current_task())
         return SqliteTx(self._conn, self._dialect)
 
     async def __aexit__(self, *_exc: object) -> None:
@@ -234,8 +262,9 @@ class SqliteWrite:
         finally:
             pool.writers_waiting -= 1
         try:
-            writer = await pool.writer()
-            await _execute(writer, "BEGIN IMMEDIATE", ())
+            writer = pool.open_writer or await pool.writer()
+            if _try(writer, "BEGIN IMMEDIATE", ()) is None:
+                await _while_busy(writer, "BEGIN IMMEDIATE", ())
         except BaseException:
             lock.release()
             raise

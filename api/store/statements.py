@@ -9,6 +9,7 @@ columns; ad-hoc ones are compiled when run. Both engines (`api.store.sqlite`,
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert
@@ -81,7 +82,7 @@ def insert_values(
 class Plan:
     """SQL text, positional parameter names and type conversions of one compiled statement."""
 
-    __slots__ = ("binders", "defaults", "keys", "names", "result", "sql")
+    __slots__ = ("_pick", "binders", "defaults", "keys", "names", "result", "sql")
 
     def __init__(self, stmt: Executable, dialect: Dialect, *, prepared: bool = False) -> None:
         assert isinstance(stmt, ClauseElement)
@@ -90,6 +91,7 @@ class Plan:
             raise NotImplementedError(f"an IN list in a prepared statement: {compiled}")
         self.sql = str(compiled)
         self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self._pick = _picker(self.names)
         self.defaults: dict[str, Any] = dict(compiled.construct_params(_check=False))
         # Column defaults SQLAlchemy would fill in at execution: only constants are possible.
         for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
@@ -110,14 +112,14 @@ class Plan:
         )
 
     def params(self, given: Params) -> tuple[Any, ...]:
-        defaults = self.defaults
-        if given:
-            values = [given[n] if n in given else defaults[n] for n in self.names]
-        else:
-            values = [defaults[n] for n in self.names]
+        """The positional parameters: each name's given value, else its default."""
+        values = self._pick({**self.defaults, **given} if given else self.defaults)
+        if not self.binders:
+            return values
+        converted = list(values)
         for i, proc in self.binders:
-            values[i] = proc(values[i])
-        return tuple(values)
+            converted[i] = proc(converted[i])
+        return tuple(converted)
 
     def rows(self, raw: Sequence[Sequence[Any]], keys: Sequence[str]) -> list[Row]:
         keys = self.keys or keys
@@ -130,6 +132,17 @@ class Plan:
                 values[i] = proc(values[i])
             out.append(dict(zip(keys, values, strict=True)))
         return out
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """The values of `names` from a mapping, as a tuple in that order (one C call)."""
+    if not names:
+        return lambda _values: ()
+    if len(names) == 1:
+        name = names[0]
+        return lambda values: (values[name],)
+    pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] = itemgetter(*names)
+    return pick
 
 
 class Tx:

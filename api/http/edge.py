@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core.errors import Unavailable
+from api.core.loops import LoopRef
 from api.http.credentials import CORS_SLOT, CorsSlot
 from api.http.middleware import (
     ALLOWED_HEADERS,
@@ -69,6 +70,7 @@ class EdgeMiddleware:
         self.limit = limit
         self.body_timeout = body_timeout
         self.too_large = too_large
+        self._loops = LoopRef()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,7 +113,7 @@ class EdgeMiddleware:
             await send(message)
 
         if chunked or (declared is not None and declared != b"0"):
-            receive = _bounded(receive, self.body_timeout)
+            receive = _bounded(receive, self.body_timeout, self._loops)
         try:
             if origin is not None:
                 if scope["method"] == "OPTIONS" and any(
@@ -234,14 +236,14 @@ def _add_cors(message: Message, origin: bytes | None, listed: bool) -> None:
         out["access-control-expose-headers"] = EXPOSED_HEADERS
 
 
-def _bounded(receive: Receive, timeout: float) -> Callable[[], Awaitable[Message]]:
+def _bounded(receive: Receive, timeout: float, loops: LoopRef) -> Callable[[], Awaitable[Message]]:
     """`receive` that raises `BodyTimeout` when the whole body has not arrived within
     `timeout` seconds, and `ClientDisconnect` when the client leaves before sending it all.
 
     What `asyncio.timeout_at` does, with one timer and no context manager: a body usually
     has arrived with its headers, and the time-out's object and state machine cost more
     (5 µs) than reading it."""
-    loop = asyncio.get_running_loop()
+    loop = loops.loop()
     deadline = loop.time() + timeout
     complete = False
 
@@ -249,7 +251,7 @@ def _bounded(receive: Receive, timeout: float) -> Callable[[], Awaitable[Message
         nonlocal complete
         if complete:  # later calls wait for a disconnect, as long as the response takes
             return await receive()
-        task = asyncio.current_task()
+        task = asyncio.current_task(loop)
         assert task is not None
         expired: list[bool] = []
 

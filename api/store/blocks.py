@@ -8,6 +8,7 @@ from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
 
 from api.core.errors import Unavailable
+from api.core.loops import LoopRef
 
 C = TypeVar("C")
 
@@ -48,18 +49,8 @@ class BoundedPool(Generic[C]):
         self._idle: list[C] = []
         self._open = 0
         self._freed: asyncio.Condition | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def current_task(self) -> asyncio.Task[Any] | None:
-        """`asyncio.current_task()`, through the loop the pool last ran in.
-
-        On Python 3.11 every lookup of the running loop makes a `getpid()` system call, which
-        costs more than the rest of a read's bookkeeping; the loop a pool serves (one thread's) only
-        changes once the previous one has stopped: it is running while one of its tasks runs."""
-        loop = self._loop
-        if loop is None or not loop.is_running():
-            loop = self._loop = asyncio.get_running_loop()
-        return asyncio.current_task(loop)
+        # `current_task()` without asyncio's per-call loop look-up (see `api.core.loops`).
+        self.current_task = LoopRef().current_task
 
     async def _connect(self) -> C:
         raise NotImplementedError

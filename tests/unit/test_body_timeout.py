@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from starlette.requests import ClientDisconnect
 
+from api.core.loops import LoopRef
 from api.http.edge import BodyTimeout, _bounded
 
 BODY = {"type": "http.request", "body": b"{}", "more_body": False}
@@ -23,19 +24,19 @@ def _after(delay: float, message: dict[str, Any]) -> Any:
 
 
 async def test_a_body_that_arrives_in_time_is_read() -> None:
-    assert await _bounded(_after(0.01, BODY), 1.0)() == BODY
+    assert await _bounded(_after(0.01, BODY), 1.0, LoopRef())() == BODY
 
 
 async def test_a_body_that_does_not_arrive_in_time_is_a_body_timeout() -> None:
     started = asyncio.get_running_loop().time()
     with pytest.raises(BodyTimeout):
-        await _bounded(_after(10, BODY), 0.05)()
+        await _bounded(_after(10, BODY), 0.05, LoopRef())()
     assert asyncio.get_running_loop().time() - started < 1
 
 
 async def test_the_deadline_covers_the_whole_body_not_each_chunk() -> None:
     chunk = {"type": "http.request", "body": b"x", "more_body": True}
-    bounded = _bounded(_after(0.03, chunk), 0.08)
+    bounded = _bounded(_after(0.03, chunk), 0.08, LoopRef())
     await bounded()
     await bounded()
     with pytest.raises(BodyTimeout):
@@ -44,11 +45,11 @@ async def test_the_deadline_covers_the_whole_body_not_each_chunk() -> None:
 
 async def test_a_client_that_leaves_is_a_disconnect() -> None:
     with pytest.raises(ClientDisconnect):
-        await _bounded(_after(0, {"type": "http.disconnect"}), 1.0)()
+        await _bounded(_after(0, {"type": "http.disconnect"}), 1.0, LoopRef())()
 
 
 async def test_another_cancellation_stays_a_cancellation() -> None:
-    reading = asyncio.ensure_future(_bounded(_after(10, BODY), 0.05)())
+    reading = asyncio.ensure_future(_bounded(_after(10, BODY), 0.05, LoopRef())())
     await asyncio.sleep(0.01)
     reading.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -57,7 +58,7 @@ async def test_another_cancellation_stays_a_cancellation() -> None:
 
 async def test_a_body_read_in_time_leaves_no_timer_to_cancel_the_request() -> None:
     async def request() -> str:
-        await _bounded(_after(0, BODY), 0.02)()
+        await _bounded(_after(0, BODY), 0.02, LoopRef())()
         await asyncio.sleep(0.06)  # the response takes longer than the body time-out
         return "answered"
 

@@ -250,18 +250,27 @@ def _object(type_: GraphQLObjectType, selection_set: SelectionSetNode | None) ->
     selected = _fields(selection_set)
     if selected is None or type_.is_type_of is not None:
         return None
-    # (key, read, attribute name, complete); for `__typename`, (key, None, type name, None)
-    steps: list[tuple[str, Callable[[Any, str], Any] | None, str, Complete | None]] = []
+    # (key, read, attribute name, leaf coercion, nullable leaf, complete): a scalar or enum
+    # leaf is completed in the loop below, without a call per field; `__typename` is
+    # (key, None, type name, None, False, None).
+    steps: list[tuple[str, Any, str, Any, bool, Complete | None]] = []
     for key, node in selected:
         if node.name.value == _TYPENAME:
-            steps.append((key, None, type_.name, None))
+            steps.append((key, None, type_.name, None, False, None))
             continue
         field_def = type_.fields.get(node.name.value)
         read = plain_attribute(field_def) if field_def is not None else None
-        complete = field_def and _completer(field_def.type, node.selection_set)
-        if read is None or complete is None or node.arguments:
+        if field_def is None or read is None or node.arguments:
             return None
-        steps.append((key, read[0], read[1], complete))
+        nullable = not is_non_null_type(field_def.type)
+        leaf = field_def.type if nullable else field_def.type.of_type
+        if is_leaf_type(leaf) and node.selection_set is None:
+            steps.append((key, read[0], read[1], leaf.coerce_output_value, nullable, None))
+            continue
+        complete = _completer(field_def.type, node.selection_set)
+        if complete is None:
+            return None
+        steps.append((key, read[0], read[1], None, False, complete))
     fields = tuple(steps)
 
     def complete_object(value: Any) -> Any:
@@ -270,8 +279,25 @@ def _object(type_: GraphQLObjectType, selection_set: SelectionSetNode | None) ->
         if isinstance(value, Exception):
             raise _Unplanned
         out: dict[str, Any] = {}
-        for key, resolver, name, complete in fields:
-            out[key] = name if resolver is None else complete(resolver(value, name))  # type: ignore[misc]
+        for key, read, name, coerce, nullable, complete in fields:
+            if read is None:
+                out[key] = name
+                continue
+            item = read(value, name)
+            if complete is not None:
+                out[key] = complete(item)
+                continue
+            if item is None or item is Undefined:
+                if not nullable:
+                    raise _Unplanned
+                out[key] = None
+                continue
+            if isinstance(item, Exception):
+                raise _Unplanned
+            coerced = coerce(item)
+            if coerced is None or coerced is Undefined:
+                raise _Unplanned
+            out[key] = coerced
         return out
 
     return complete_object

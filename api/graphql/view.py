@@ -132,7 +132,8 @@ class AmendGraphQL(GraphQL[Context, None]):
     async def _run_known(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> bool:
         """Execute a valid query or mutation directly (see `api.graphql.documents`); False
         leaves the request to Strawberry's pipeline."""
-        accept = (raw_header(scope, b"accept") or b"").lower()
+        raw_accept = raw_header(scope, b"accept")
+        accept = (raw_accept or b"").lower()
         if b"multipart/mixed" in accept or b"text/event-stream" in accept:
             return False
         try:
@@ -173,7 +174,7 @@ class AmendGraphQL(GraphQL[Context, None]):
         early = bool(scope.get(_FAILED_EARLY))  # the variables did not coerce
         # What `create_response` builds, sent without a second Response object.
         body = orjson.dumps(answer)
-        graphql_response = prefers_graphql_response(raw_header(scope, b"accept"))
+        graphql_response = prefers_graphql_response(raw_accept)
         raw = [
             (b"content-length", str(len(body)).encode()),
             (b"content-type", GRAPHQL_RESPONSE_TYPE if graphql_response else JSON_TYPE),

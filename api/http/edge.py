@@ -106,8 +106,12 @@ class EdgeMiddleware:
                 if slot is not None and origin is not None:
                     _add_cors(message, origin, await self._exposed(scope, slot, origin))
                 raw = message["headers"]
-                present = {name.lower() for name, _ in raw}
-                raw.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
+                present = set()
+                for name, _ in raw:
+                    present.add(name.lower())
+                for header in _SECURITY_HEADERS:
+                    if header[0] not in present:
+                        raw.append(header)
                 raw.append((_ID, request_id))
                 throttled = status != 503 and _RETRY_AFTER in present
             await send(message)

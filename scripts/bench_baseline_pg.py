@@ -5,7 +5,10 @@ The same routes, statements and answers as `bench_baseline.py` (the SQLite floor
 `asyncpg` directly: a pool of `BENCH_POOL` connections (Amend's default pool size), every
 statement a server-side prepared statement (asyncpg's per-connection statement cache), the
 verified-token cache, the session check, and `UPDATE … RETURNING` plus the audit `INSERT` in
-one transaction (`PATCH /me`), then REST's envelope reads after it.
+one transaction (`PATCH /me`), then REST's envelope reads after it. Like Amend's pool, the
+pool hands a connection back as it is: neither sets any session state, so asyncpg's default
+reset on release (a round trip of `pg_advisory_unlock_all()`, `CLOSE ALL`, `UNLISTEN *` and
+`RESET ALL` per request) would be work Amend does not do.
 
 Run by `scripts/bench` as `uvicorn --app-dir scripts bench_baseline_pg:create_app --factory`
 with `BENCH_DSN`, `BENCH_SECRET`, `BENCH_ISSUER` (and optionally `BENCH_POOL`) set.
@@ -67,6 +70,10 @@ SESSIONS = numbered(SELECT_SESSIONS)
 ATTEMPTS = numbered(SELECT_ATTEMPTS)
 
 
+async def _as_it_is(_conn: asyncpg.Connection) -> None:
+    """A released connection needs no reset: the baseline changes no session state."""
+
+
 def create_app() -> Starlette:
     tokens = TokenCache(os.environ["BENCH_SECRET"], os.environ.get("BENCH_ISSUER", "amend"))
     pool_size = int(os.environ.get("BENCH_POOL", "10"))
@@ -75,7 +82,7 @@ def create_app() -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         pool = await asyncpg.create_pool(
-            os.environ["BENCH_DSN"], min_size=pool_size, max_size=pool_size
+            os.environ["BENCH_DSN"], min_size=pool_size, max_size=pool_size, reset=_as_it_is
         )
         state["pool"] = pool
         try:

@@ -228,6 +228,8 @@ def _bench(
         *pin(server_core), sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT / "scripts"),
         f"{setup.baseline}:create_app", "--factory", *serve, "--no-access-log",
         "--log-level", "warning",
+        # As `amend serve` runs uvicorn: no proxy-header rewriting, no Server header.
+        "--no-proxy-headers", "--no-server-header",
     ]  # fmt: skip
     # For --keep: what a person needs to start the same server on the kept database.
     (workdir / "bench.env").write_text(

@@ -63,3 +63,38 @@ async def test_a_body_read_in_time_leaves_no_timer_to_cancel_the_request() -> No
         return "answered"
 
     assert await request() == "answered"
+
+
+async def test_a_body_that_is_already_there_is_read_without_waiting_for_the_clock() -> None:
+    async def ready() -> dict[str, Any]:
+        return BODY
+
+    # No timer is armed for a body that needs no wait: even a deadline already past
+    # does not refuse it.
+    assert await _bounded(ready, 0.0, LoopRef())() == BODY
+
+
+async def test_a_read_that_yields_to_the_loop_once_is_continued() -> None:
+    async def after_a_turn() -> dict[str, Any]:
+        await asyncio.sleep(0)  # a bare yield, not a future
+        return BODY
+
+    assert await _bounded(after_a_turn, 1.0, LoopRef())() == BODY
+
+
+async def test_a_cancellation_reaches_the_receive_it_interrupts() -> None:
+    cleaned: list[bool] = []
+
+    async def receive() -> dict[str, Any]:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            cleaned.append(True)
+        return BODY
+
+    reading = asyncio.ensure_future(_bounded(receive, 5.0, LoopRef())())
+    await asyncio.sleep(0.01)
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert cleaned == [True]

@@ -3,6 +3,7 @@ does not succeed throughout, without resolving any root field twice."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from typing import Any
 
@@ -79,6 +80,21 @@ class Query:
         return _item(kind)  # type: ignore[no-any-return]
 
     @strawberry.field
+    async def gathered(self, info: strawberry.Info) -> list[int]:
+        """Concurrent work through graphql-core's helpers, and work left to settle."""
+        helpers = info._raw_info.async_helpers
+
+        async def value(n: int) -> int:
+            await asyncio.sleep(0)
+            return n
+
+        async def later() -> None:
+            calls["settled"] = calls.get("settled", 0) + 1
+
+        helpers.track([later()])
+        return list(await helpers.gather([value(1), value(2)]))
+
+    @strawberry.field
     def box(self, kind: str = "ok") -> Box:
         calls["box"] = calls.get("box", 0) + 1
         return Box(item=_item(kind), items=[_item("ok"), _item(kind)])
@@ -147,6 +163,14 @@ async def test_a_plan_answers_as_graphql_core_and_resolves_each_root_field_once(
     planned = await _answer(query, variables, planned=True)
     generic = await _answer(query, variables, planned=False)
     assert planned == generic
+
+
+async def test_resolvers_get_graphql_cores_helpers_for_concurrent_work() -> None:
+    planned = await _answer("{ gathered }", None, planned=True)
+    await asyncio.sleep(0.01)  # tracked work settles in the background
+    assert planned[0] == {"gathered": [1, 2]}
+    assert calls.get("settled") == 1
+    assert planned[:2] == (await _answer("{ gathered }", None, planned=False))[:2]
 
 
 async def test_variables_that_do_not_coerce_are_reported_by_graphql_core() -> None:

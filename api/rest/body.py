@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from api.core import jsontext
 from api.core.errors import AmendError, Problem, Reason
+from api.http.middleware import raw_header
 
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain"
@@ -17,12 +18,9 @@ _VERSION_TAG = re.compile(r'"([0-9]{1,18})"')
 
 def _header(request: Request, name: bytes) -> str | None:
     """The first `name` header (lowercase), as `request.headers.get` reads it, without
-    building the request's `Headers` or raising a `KeyError` inside it when it is absent."""
-    for key, value in request.scope["headers"]:
-        if key == name:
-            found: str = value.decode("latin-1")
-            return found
-    return None
+    building the request's `Headers`."""
+    value = raw_header(request.scope, name)
+    return None if value is None else value.decode("latin-1")
 
 
 def media_type(request: Request) -> str:

@@ -74,7 +74,10 @@ class Documents:
         # Strawberry's own validation: these rules plus its Maybe and @oneOf checks.
         if validate_document(self._schema._schema, node, self._rules):
             return None
-        found = Document(node, operation, plan_for(self._schema._schema, node, operation))
+        # A plan runs only on the direct path (`AmendSchema.execute_validated`).
+        schema = self._schema
+        plan = plan_for(schema._schema, node, operation) if schema.own_extension_only else None
+        found = Document(node, operation, plan)
         self._valid[key] = found
         if len(self._valid) > self._size:
             self._valid.popitem(last=False)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from graphql import (
@@ -198,13 +199,17 @@ def _completer(type_: GraphQLOutputType, selection_set: SelectionSetNode | None)
     """How to complete a resolved value of this type: what graphql-core's `complete_value`
     does when nothing fails, raising whenever it would report an error."""
     if is_non_null_type(type_):
+        if is_leaf_type(type_.of_type) and selection_set is None:
+            return partial(_leaf, type_.of_type.coerce_output_value, False)
         inner = _completer(type_.of_type, selection_set)
         return None if inner is None else _non_null(inner)
     if is_list_type(type_):
         item = _completer(type_.of_type, selection_set)
         return None if item is None else _list_of(item)
     if is_leaf_type(type_):
-        return None if selection_set is not None else _leaf(type_.coerce_output_value)
+        return (
+            None if selection_set is not None else partial(_leaf, type_.coerce_output_value, True)
+        )
     if is_object_type(type_):
         assert isinstance(type_, GraphQLObjectType)
         return _object(type_, selection_set)
@@ -232,45 +237,36 @@ def _list_of(item: Complete) -> Complete:
     return complete
 
 
-def _leaf(coerce: Callable[[Any], Any]) -> Complete:
-    def complete(value: Any) -> Any:
-        if value is None or value is Undefined:
+def _leaf(coerce: Callable[[Any], Any], nullable: bool, value: Any) -> Any:
+    """A scalar or enum value, coerced for output (bound with `partial`: one call a field)."""
+    if value is None or value is Undefined:
+        if nullable:
             return None
-        if isinstance(value, Exception):
-            raise _Unplanned
-        coerced = coerce(value)
-        if coerced is None or coerced is Undefined:
-            raise _Unplanned
-        return coerced
-
-    return complete
+        raise _Unplanned
+    if isinstance(value, Exception):
+        raise _Unplanned
+    coerced = coerce(value)
+    if coerced is None or coerced is Undefined:
+        raise _Unplanned
+    return coerced
 
 
 def _object(type_: GraphQLObjectType, selection_set: SelectionSetNode | None) -> Complete | None:
     selected = _fields(selection_set)
     if selected is None or type_.is_type_of is not None:
         return None
-    # (key, read, attribute name, leaf coercion, nullable leaf, complete): a scalar or enum
-    # leaf is completed in the loop below, without a call per field; `__typename` is
-    # (key, None, type name, None, False, None).
-    steps: list[tuple[str, Any, str, Any, bool, Complete | None]] = []
+    # (key, read, attribute name, complete); for `__typename`, (key, None, type name, None)
+    steps: list[tuple[str, Callable[[Any, str], Any] | None, str, Complete | None]] = []
     for key, node in selected:
         if node.name.value == _TYPENAME:
-            steps.append((key, None, type_.name, None, False, None))
+            steps.append((key, None, type_.name, None))
             continue
         field_def = type_.fields.get(node.name.value)
         read = plain_attribute(field_def) if field_def is not None else None
-        if field_def is None or read is None or node.arguments:
+        complete = field_def and _completer(field_def.type, node.selection_set)
+        if read is None or complete is None or node.arguments:
             return None
-        nullable = not is_non_null_type(field_def.type)
-        leaf = field_def.type if nullable else field_def.type.of_type
-        if is_leaf_type(leaf) and node.selection_set is None:
-            steps.append((key, read[0], read[1], leaf.coerce_output_value, nullable, None))
-            continue
-        complete = _completer(field_def.type, node.selection_set)
-        if complete is None:
-            return None
-        steps.append((key, read[0], read[1], None, False, complete))
+        steps.append((key, read[0], read[1], complete))
     fields = tuple(steps)
 
     def complete_object(value: Any) -> Any:
@@ -279,25 +275,8 @@ def _object(type_: GraphQLObjectType, selection_set: SelectionSetNode | None) ->
         if isinstance(value, Exception):
             raise _Unplanned
         out: dict[str, Any] = {}
-        for key, read, name, coerce, nullable, complete in fields:
-            if read is None:
-                out[key] = name
-                continue
-            item = read(value, name)
-            if complete is not None:
-                out[key] = complete(item)
-                continue
-            if item is None or item is Undefined:
-                if not nullable:
-                    raise _Unplanned
-                out[key] = None
-                continue
-            if isinstance(item, Exception):
-                raise _Unplanned
-            coerced = coerce(item)
-            if coerced is None or coerced is Undefined:
-                raise _Unplanned
-            out[key] = coerced
+        for key, read, name, complete in fields:
+            out[key] = name if read is None else complete(read(value, name))  # type: ignore[misc]
         return out
 
     return complete_object

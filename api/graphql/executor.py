@@ -6,12 +6,20 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from graphql import GraphQLField, GraphQLObjectType, Undefined, is_leaf_type, is_non_null_type
+from graphql import (
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLSchema,
+    Undefined,
+    is_leaf_type,
+    is_non_null_type,
+)
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.schema_converter import GraphQLCoreConverter, get_arguments
+from strawberry.types.field import StrawberryField
 
 from api.graphql.rules import password_fields_error
 
@@ -122,3 +130,46 @@ def _leaf(field_def: GraphQLField) -> _Leaf | None:
     if read is None or not is_leaf_type(output):
         return None
     return read[0], read[1], output.coerce_output_value, non_null
+
+
+# (resolve info, arguments): graphql-core's info or Strawberry's operation-aware copy of it
+ResolverCall = Callable[[Any, dict[str, Any]], Any]
+
+
+def resolver_call(schema: GraphQLSchema, field_def: GraphQLField) -> ResolverCall | None:
+    """How Strawberry calls a root field's resolver, for a field with a resolver and nothing
+    around it (no field extension, permission or exception handler): its resolve info and
+    arguments converted as Strawberry converts them, then the resolver. Strawberry's own
+    wrapper does the same through four nested calls and two coroutines per field, built for
+    the extensions such a field does not have."""
+    owner = (schema.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    converter = getattr(owner, "schema_converter", None)
+    if (
+        not isinstance(field, StrawberryField)
+        or not isinstance(converter, GraphQLCoreConverter)
+        or field.base_resolver is None
+        or field.is_basic_field
+        or field.extensions
+        or converter._get_field_exception_handlers(field)
+    ):
+        return None
+    info_class, config, scalars = (
+        converter.config.info_class,
+        converter.config,
+        converter.scalar_registry,
+    )
+
+    def call(info: Any, kwargs: dict[str, Any]) -> Any:
+        strawberry_info = info_class(_raw_info=info, _field=field)
+        args, named = get_arguments(
+            field=field,
+            source=None,
+            info=strawberry_info,
+            kwargs=kwargs,
+            config=config,
+            scalar_registry=scalars,
+        )
+        return field.get_result(None, info=strawberry_info, args=args, kwargs=named)
+
+    return call

@@ -48,7 +48,7 @@ from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as ResolveInfo
 
-from api.graphql.executor import plain_attribute
+from api.graphql.executor import ResolverCall, plain_attribute, resolver_call
 from api.graphql.rules import password_fields_error
 
 Complete = Callable[[Any], Any]
@@ -62,6 +62,8 @@ class RootField:
     node: FieldNode
     field_def: GraphQLField | None  # None for `__typename`
     complete: Complete | None
+    # Strawberry's resolver call without its wrapper, where the field allows it.
+    call: ResolverCall | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,10 @@ class Plan:
                 None,  # type: ignore[arg-type]  # no operation extensions, as on graphql-core's path
             )
             try:
-                value = field_def.resolve(None, info, **args)  # type: ignore[misc]
+                if field.call is not None:
+                    value = field.call(info, args)
+                else:
+                    value = field_def.resolve(None, info, **args)  # type: ignore[misc]
                 if optimized_is_awaitable(value):
                     value = await value
             except Exception as error:
@@ -174,7 +179,7 @@ def plan_for(
         complete = field_def and _completer(field_def.type, node.selection_set)
         if field_def is None or complete is None:
             return None
-        fields.append(RootField(key, node, field_def, complete))
+        fields.append(RootField(key, node, field_def, complete, resolver_call(schema, field_def)))
     return Plan(operation, root_type, tuple(fields))
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from api.core.clock import now_ms
 from api.core.errors import AmendError, Reason
 from api.core.frozen import quick_init
-from api.core.models import Actor, Caller, Endpoint, Plan, Project
+from api.core.models import Actor, Caller, Endpoint, Project
 from api.core.policy import validate_endpoint_name
 from api.security import keys
 from api.security.tokens import Claims
@@ -34,10 +34,6 @@ class Credentials:
     # A WebSocket opened by a page on another origin: what it carries reaches that page's
     # script with no CORS check between.
     cross_origin_socket: bool = False
-
-
-# `Plan(value)` goes through the enum machinery: a table lookup for every request.
-_PLANS = {plan.value: plan for plan in Plan}
 
 
 class RequestContext:
@@ -171,15 +167,9 @@ class RequestContext:
                 raise AmendError(Reason.INVALID_TOKEN, "the access token is not valid")
             raise AmendError(Reason.SESSION_REVOKED, "the session has ended")
         if project is None:
-            project = Project(
-                id=found.project_id,
-                name=found.project_name,
-                plan=_PLANS.get(found.plan) or Plan(found.plan),
-                allowed_origins=(),  # not read: this request carries no Origin
-                allow_no_origin=found.allow_no_origin,
-            )
-        session, user, project_id = found.session, found.user, found.project_id
-        if project_id != claims.project_id or user.unique_id != claims.unique_id:
+            project = found.project  # (its origin list is not read: this request has no Origin)
+        session, user = found.session, found.user
+        if found.project.id != claims.project_id or user.unique_id != claims.unique_id:
             raise AmendError(Reason.USER_NOT_FOUND, "no user found for this token")
         if session.revoked_at is not None:
             raise AmendError(Reason.SESSION_REVOKED, "the session has been revoked")

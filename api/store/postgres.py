@@ -164,6 +164,11 @@ class PostgresTx(PlannedTx):
         raw = await self._call(self._conn.fetch, plan.sql, plan.params(params))
         return plan.rows(raw, tuple(raw[0].keys()) if raw else ())
 
+    async def one_values(self, stmt: Statement, params: Params = None) -> tuple[Any, ...] | None:
+        plan = self._plan(stmt)
+        raw = await self._call(self._conn.fetchrow, plan.sql, plan.params(params))
+        return None if raw is None else tuple(raw)
+
     async def run(self, stmt: Statement, params: Params = None) -> int:
         plan = self._plan(stmt)
         status = await self._call(self._conn.execute, plan.sql, plan.params(params))

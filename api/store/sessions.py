@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import and_, bindparam, select, update
 
 from api.core.frozen import quick_init
-from api.core.models import Session, User
-from api.store.engine import Tx, insert_values, prepare
+from api.core.models import Plan, Project, Session, User
+from api.store.engine import Row, Tx, insert_values, prepare
+from api.store.memo import RowMemo
 from api.store.rows import from_row
 from api.store.tables import endpoints, projects, sessions, users
 from api.store.users import USER_COLUMNS, to_user
@@ -67,14 +68,15 @@ async def create(
 @quick_init
 @dataclass(frozen=True, slots=True)
 class SessionOwner:
-    """The session, its user, and the user's project (without its origin list)."""
+    """The session, its user, and the user's project (its origin list not read: empty)."""
 
     session: Session
     user: User
-    project_id: str
-    project_name: str
-    plan: str
-    allow_no_origin: bool
+    project: Project
+
+
+# `Plan(value)` goes through the enum machinery: a table lookup for every row.
+_PLANS = {plan.value: plan for plan in Plan}
 
 
 # Built once: every authenticated request runs it, and building a statement costs more than
@@ -97,20 +99,34 @@ _WITH_USER = prepare(
 )
 
 
+# The sessions in use right now (as many as the verified-token cache remembers tokens); each
+# owner is about 2 KB.
+_OWNERS: RowMemo[SessionOwner] = RowMemo(16_384)
+
+
 async def with_user(tx: Tx, session_hex: str) -> SessionOwner | None:
-    """One round trip for the per-request auth check: session joined with user and project."""
-    row = await tx.one(_WITH_USER, {"session_hex": session_hex})
-    if row is None:
+    """One round trip for the per-request auth check: session joined with user and project.
+    The row is read every time; the models are built again only when it has changed."""
+    values = await tx.one_values(_WITH_USER, {"session_hex": session_hex})
+    if values is None:
         return None
+    owner = _OWNERS.get(session_hex, values)
+    if owner is None:
+        owner = _OWNERS.put(session_hex, values, _owner(tx.row_of(_WITH_USER, values)))
+    return owner
+
+
+def _owner(row: Row) -> SessionOwner:
     user = to_user(row, row["endpoint_name"])
-    return SessionOwner(
-        session=_session(row, user.unique_id),
-        user=user,
-        project_id=row["project_id"],
-        project_name=row["project_name"],
-        plan=row["project_plan"],
+    plan = row["project_plan"]
+    project = Project(
+        id=row["project_id"],
+        name=row["project_name"],
+        plan=_PLANS.get(plan) or Plan(plan),
+        allowed_origins=(),
         allow_no_origin=bool(row["project_allow_no_origin"]),
     )
+    return SessionOwner(session=_session(row, user.unique_id), user=user, project=project)
 
 
 _ACTIVE = prepare(

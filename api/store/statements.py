@@ -184,6 +184,15 @@ class Tx:
         rows = await self.all(stmt, params)
         return rows[0] if rows else None
 
+    async def one_values(self, stmt: Statement, params: Params = None) -> tuple[Any, ...] | None:
+        """The first row's values as the driver returns them, in the statement's column
+        order, before any conversion (`row_of` converts them as `one` would)."""
+        raise NotImplementedError
+
+    def row_of(self, stmt: Statement, values: Sequence[Any]) -> Row:
+        """Values from `one_values` as `one` would have returned them."""
+        raise NotImplementedError
+
     async def scalar(self, stmt: Statement, params: Params = None) -> Any:
         row = await self.one(stmt, params)
         return None if row is None else next(iter(row.values()))
@@ -202,3 +211,8 @@ class PlannedTx(Tx):
         if isinstance(stmt, Prepared):
             return stmt.plan(self._dialect)
         return Plan(stmt, self._dialect)
+
+    def row_of(self, stmt: Statement, values: Sequence[Any]) -> Row:
+        plan = self._plan(stmt)
+        assert plan.keys is not None, "only statements whose columns are known"
+        return plan.rows((values,), plan.keys)[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
 
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
@@ -69,31 +68,31 @@ class User:
 
     @classmethod
     def from_view(cls, u: models.User) -> User:
-        as_is: dict[str, Any] = {name: getattr(u, name) for name in _USER_AS_IS}
-        return cls(
-            id=strawberry.ID(u.public_id),
-            data=JSON(u.data),
-            created_at=DateTime(u.created_at),
-            updated_at=DateTime(u.updated_at),
-            **as_is,
-        )
+        # The fields set at once, as the dataclass `__init__` would store them one keyword
+        # argument at a time (a third of the cost; every `me` and `updateMe` builds one).
+        built = _new(cls)
+        built.__dict__ = {
+            "id": u.public_id,
+            "unique_id": u.unique_id,
+            "endpoint": u.endpoint,
+            "username": u.username,
+            "email": u.email,
+            "first_name": u.first_name,
+            "last_name": u.last_name,
+            "phone_number": u.phone_number,
+            "image_url": u.image_url,
+            "two_factor_enabled": u.two_factor_enabled,
+            "email_verified": u.email_verified,
+            "phone_verified": u.phone_verified,
+            "data": u.data,
+            "version": u.version,
+            "created_at": u.created_at,
+            "updated_at": u.updated_at,
+        }
+        return built
 
 
-# The members of `User` that GraphQL shows just as the domain holds them.
-_USER_AS_IS = (
-    "unique_id",
-    "endpoint",
-    "username",
-    "email",
-    "first_name",
-    "last_name",
-    "phone_number",
-    "image_url",
-    "two_factor_enabled",
-    "email_verified",
-    "phone_verified",
-    "version",
-)
+_new = object.__new__
 
 
 @strawberry.type

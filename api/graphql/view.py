@@ -96,8 +96,7 @@ class AmendGraphQL(GraphQL[Context, None]):
         # Only JSON bodies: a cross-site "simple" request (text/plain, form encodings) can then
         # never reach a mutation, whatever the browser's CORS handling.
         if scope["type"] == "http" and scope["method"] == "POST":
-            content_type = (raw_header(scope, b"content-type") or b"").decode("latin-1")
-            if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            if not _json_media(raw_header(scope, b"content-type")):
                 await _unsupported_media_type(scope, receive, send)
                 return
             body = await _read_body(receive)
@@ -154,8 +153,8 @@ class AmendGraphQL(GraphQL[Context, None]):
         if document is None:
             return False
         request = Request(scope, receive)
-        sub_response = await self.get_sub_response(request)
-        context = await self.get_context(request, response=sub_response)
+        sub_response = SubResponse()
+        context = self._context(request, sub_response)
         if self.schema.own_extension_only:
             result = await self.schema.execute_validated(
                 document.node, variables, context, operation_name, plan=document.plan
@@ -170,7 +169,10 @@ class AmendGraphQL(GraphQL[Context, None]):
                 operation_name=operation_name,
                 allowed_operation_types=_DIRECT_OPERATIONS,
             )
-        answer = await self.process_result(request, result)
+        if result.errors or result.extensions:
+            answer = await self.process_result(request, result)
+        else:  # what `process_result` answers for data alone
+            answer = {"data": result.data}
         early = bool(scope.get(_FAILED_EARLY))  # the variables did not coerce
         # What `create_response` builds, sent without a second Response object.
         body = orjson.dumps(answer)
@@ -214,6 +216,9 @@ class AmendGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        return self._context(request, response)
+
+    def _context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         return Context(
             request=request, response=response, auth=request_context(request, self.services)
         )
@@ -247,6 +252,13 @@ class SubResponse(Response):
         self.status_code = None  # type: ignore[assignment]
         self.background = None
         self.raw_headers = []
+
+
+def _json_media(content_type: bytes | None) -> bool:
+    if content_type == b"application/json":
+        return True
+    media = (content_type or b"").decode("latin-1").split(";", 1)[0]
+    return media.strip().lower() == "application/json"
 
 
 async def _unsupported_media_type(scope: Scope, receive: Receive, send: Send) -> None:

@@ -39,6 +39,18 @@ class Credentials:
 class RequestContext:
     """Per-request, lazily resolved, cached. Raises `AmendError` with the exact reason."""
 
+    __slots__ = (
+        "_caller",
+        "_claims",
+        "_key_project",
+        "_keys_resolved",
+        "_master",
+        "_origin_project",
+        "_project",
+        "credentials",
+        "services",
+    )
+
     def __init__(self, services: Services, credentials: Credentials) -> None:
         self.services = services
         self.credentials = credentials

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     GraphQLField,
@@ -18,7 +18,8 @@ from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter, get_arguments
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
 
 from api.graphql.rules import password_fields_error
@@ -138,10 +139,11 @@ ResolverCall = Callable[[Any, dict[str, Any]], Any]
 
 def resolver_call(schema: GraphQLSchema, field_def: GraphQLField) -> ResolverCall | None:
     """How Strawberry calls a root field's resolver, for a field with a resolver and nothing
-    around it (no field extension, permission or exception handler): its resolve info and
-    arguments converted as Strawberry converts them, then the resolver. Strawberry's own
-    wrapper does the same through four nested calls and two coroutines per field, built for
-    the extensions such a field does not have."""
+    around it (no field extension, permission or exception handler): its `Info`, the
+    arguments converted to Strawberry's input types, and the source, root and info passed
+    to the parameters that ask for them. Strawberry's own wrapper does the same through four
+    nested calls and two coroutines per field, and inspects the resolver's parameters on
+    every call; here they are looked at once."""
     owner = (schema.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     converter = getattr(owner, "schema_converter", None)
@@ -152,24 +154,37 @@ def resolver_call(schema: GraphQLSchema, field_def: GraphQLField) -> ResolverCal
         or field.is_basic_field
         or field.extensions
         or converter._get_field_exception_handlers(field)
+        or not callable(field.base_resolver.wrapped_func)
     ):
         return None
+    resolver = field.base_resolver
+    function = cast(Callable[..., Any], resolver.wrapped_func)
     info_class, config, scalars = (
         converter.config.info_class,
         converter.config,
         converter.scalar_registry,
     )
+    arguments = field.arguments
+    # A root field's source is None: passed as `self`, and as `root` or the parent.
+    source_args = [None] if resolver.self_parameter else []
+    given_none = tuple(
+        p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None
+    )
+    info_name = resolver.info_parameter.name if resolver.info_parameter else None
 
     def call(info: Any, kwargs: dict[str, Any]) -> Any:
         strawberry_info = info_class(_raw_info=info, _field=field)
-        args, named = get_arguments(
-            field=field,
-            source=None,
-            info=strawberry_info,
-            kwargs=kwargs,
-            config=config,
-            scalar_registry=scalars,
+        named = (
+            convert_arguments(
+                kwargs, arguments, scalar_registry=scalars, config=config, info=strawberry_info
+            )
+            if arguments
+            else {}
         )
-        return field.get_result(None, info=strawberry_info, args=args, kwargs=named)
+        for name in given_none:
+            named[name] = None
+        if info_name is not None:
+            named[info_name] = strawberry_info
+        return function(*source_args, **named)
 
     return call

@@ -30,13 +30,16 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLField,
+    GraphQLID,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
+    GraphQLString,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     Undefined,
+    get_nullable_type,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
@@ -54,6 +57,8 @@ from api.graphql.rules import password_fields_error
 Complete = Callable[[Any], Any]
 _NO_VARIABLES = VariableValues({}, {})
 _TYPENAME = "__typename"
+# The scalars that output a `str` unchanged (graphql-core's `serialize_string`, `serialize_id`).
+_TEXT = (GraphQLString, GraphQLID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,18 +265,20 @@ def _object(type_: GraphQLObjectType, selection_set: SelectionSetNode | None) ->
     selected = _fields(selection_set)
     if selected is None or type_.is_type_of is not None:
         return None
-    # (key, read, attribute name, complete); for `__typename`, (key, None, type name, None)
-    steps: list[tuple[str, Callable[[Any, str], Any] | None, str, Complete | None]] = []
+    # (key, read, attribute name, complete, text); for `__typename`, (key, None, type name,
+    # None, False). `text`: a String or ID field, whose output of a `str` is that `str`.
+    steps: list[tuple[str, Callable[[Any, str], Any] | None, str, Complete | None, bool]] = []
     for key, node in selected:
         if node.name.value == _TYPENAME:
-            steps.append((key, None, type_.name, None))
+            steps.append((key, None, type_.name, None, False))
             continue
         field_def = type_.fields.get(node.name.value)
         read = plain_attribute(field_def) if field_def is not None else None
         complete = field_def and _completer(field_def.type, node.selection_set)
         if read is None or complete is None or node.arguments:
             return None
-        steps.append((key, read[0], read[1], complete))
+        text = get_nullable_type(field_def.type) in _TEXT
+        steps.append((key, read[0], read[1], complete, text))
     fields = tuple(steps)
 
     def complete_object(value: Any) -> Any:
@@ -280,8 +287,14 @@ def _object(type_: GraphQLObjectType, selection_set: SelectionSetNode | None) ->
         if isinstance(value, Exception):
             raise _Unplanned
         out: dict[str, Any] = {}
-        for key, read, name, complete in fields:
-            out[key] = name if read is None else complete(read(value, name))  # type: ignore[misc]
+        for key, read, name, complete, text in fields:
+            if read is None:
+                out[key] = name
+                continue
+            field_value = read(value, name)
+            out[key] = (
+                field_value if text and type(field_value) is str else complete(field_value)  # type: ignore[misc]
+            )
         return out
 
     return complete_object

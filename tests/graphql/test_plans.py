@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import strawberry
 from graphql import OperationDefinitionNode, parse
+from strawberry.permission import BasePermission
 
 from api.graphql.executor import AmendExecutionContext
 from api.graphql.plans import Plan, plan_for
@@ -39,6 +40,20 @@ class Box:
     items: list[Item]
 
 
+@strawberry.input
+class Where:
+    kind: str = "ok"
+    tags: list[str] = strawberry.field(default_factory=list)
+    at: int | None = strawberry.UNSET
+
+
+class Deny(BasePermission):
+    message = "not for you"
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return False
+
+
 class Bare:
     """An object without the attributes the schema reads."""
 
@@ -50,6 +65,7 @@ def _item(kind: str) -> Any:
     good: dict[str, Any] = {"name": "a", "count": 1, "tags": ["x", "y"], "colour": Colour.RED}
     wrong: dict[str, dict[str, Any]] = {
         "null-name": {"name": None},
+        "int-name": {"name": 7},
         "bad-count": {"count": "many"},
         "big-count": {"count": 2**40},
         "bad-colour": {"colour": "blue"},
@@ -93,6 +109,18 @@ class Query:
 
         helpers.track([later()])
         return list(await helpers.gather([value(1), value(2)]))
+
+    @strawberry.field
+    def echo(root: Any, where: Where, info: strawberry.Info, times: int = 1) -> str:
+        """No `self`: the source as `root`; an input object; info asked for by name."""
+        calls["echo"] = calls.get("echo", 0) + 1
+        at = "unset" if where.at is strawberry.UNSET else where.at
+        return f"{root!r} {where.kind} {where.tags} {at} {info.field_name} {times}"
+
+    @strawberry.field(permission_classes=[Deny])
+    async def guarded(self) -> str:
+        calls["guarded"] = calls.get("guarded", 0) + 1
+        return "secret"
 
     @strawberry.field
     def box(self, kind: str = "ok") -> Box:
@@ -139,6 +167,7 @@ CASES = [
 KINDS = [
     "ok",
     "null-name",
+    "int-name",
     "bad-count",
     "big-count",
     "bad-colour",
@@ -163,6 +192,35 @@ async def test_a_plan_answers_as_graphql_core_and_resolves_each_root_field_once(
     planned = await _answer(query, variables, planned=True)
     generic = await _answer(query, variables, planned=False)
     assert planned == generic
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ('{ echo(where: {kind: "x", tags: ["a", "b"]}) }', None),
+        (
+            "query Q($w: Where!, $n: Int!) { e: echo(where: $w, times: $n) }",
+            {"w": {"at": 3}, "n": 2},
+        ),
+        ("query Q($w: Where!) { echo(where: $w) }", {"w": {"kind": 5}}),
+    ],
+)
+async def test_root_resolvers_get_their_arguments_as_strawberry_converts_them(
+    query: str, variables: dict[str, Any] | None
+) -> None:
+    plan = _plan(query)
+    assert plan is not None and plan.fields[0].call is not None  # called without the wrapper
+    assert await _answer(query, variables, planned=True) == await _answer(
+        query, variables, planned=False
+    )
+
+
+async def test_a_root_field_with_a_permission_runs_through_strawberrys_wrapper() -> None:
+    plan = _plan("{ guarded }")
+    assert plan is not None and plan.fields[0].call is None
+    planned = await _answer("{ guarded }", None, planned=True)
+    assert planned == await _answer("{ guarded }", None, planned=False)
+    assert planned[1][0]["message"] == "not for you" and planned[2] == {}
 
 
 async def test_resolvers_get_graphql_cores_helpers_for_concurrent_work() -> None:

@@ -164,10 +164,10 @@ class PostgresTx(PlannedTx):
         raw = await self._call(self._conn.fetch, plan.sql, plan.params(params))
         return plan.rows(raw, tuple(raw[0].keys()) if raw else ())
 
-    async def one_values(self, stmt: Statement, params: Params = None) -> tuple[Any, ...] | None:
+    async def one_values(self, stmt: Statement, params: Params = None) -> list[Any] | None:
         plan = self._plan(stmt)
         raw = await self._call(self._conn.fetchrow, plan.sql, plan.params(params))
-        return None if raw is None else tuple(raw)
+        return None if raw is None else plan.values(raw)
 
     async def run(self, stmt: Statement, params: Params = None) -> int:
         plan = self._plan(stmt)

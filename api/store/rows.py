@@ -7,32 +7,46 @@ taken as the driver returns it. Fields the row does not hold are passed by the c
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from api.core.frozen import slot_setters
 
 T = TypeVar("T")
 
-_Builder = Callable[[Mapping[str, Any], dict[str, Any]], Any]
+_Builder = Callable[[Any, dict[str, Any]], Any]
 # Per model class, column prefix and names given by the caller: a constructor call written
 # out once, as `dataclasses` writes `__init__`. Building the keyword arguments field by field
 # on every row cost more than the statement that read it.
-_BUILDERS: dict[tuple[type, str, tuple[str, ...]], _Builder] = {}
+_BUILDERS: dict[tuple[type, str, tuple[str, ...], tuple[str, ...] | None], _Builder] = {}
 
 
-def from_row(cls: type[T], row: Mapping[str, Any], *, prefix: str = "", **given: Any) -> T:
+def from_row(
+    cls: type[T],
+    row: Mapping[str, Any] | Sequence[Any],
+    *,
+    prefix: str = "",
+    columns: tuple[str, ...] | None = None,
+    **given: Any,
+) -> T:
     """An instance of the dataclass `cls` from `row[prefix + field]`, with `given` taking
-    the place of the columns it names."""
-    key = (cls, prefix, tuple(given))
+    the place of the columns it names. With `columns`, `row` is a row's values in the order
+    of those column names (read by position, without a dict built for the row)."""
+    key = (cls, prefix, tuple(given), columns)
     build = _BUILDERS.get(key)
     if build is None:
-        build = _BUILDERS[key] = _builder(cls, prefix, frozenset(given))
+        build = _BUILDERS[key] = _builder(cls, prefix, frozenset(given), columns)
     built: T = build(row, given)
     return built
 
 
-def _builder(cls: type, prefix: str, given: frozenset[str]) -> _Builder:
+def _builder(
+    cls: type, prefix: str, given: frozenset[str], columns: tuple[str, ...] | None
+) -> _Builder:
+    def column(name: str) -> str:
+        label = prefix + name
+        return f"row[{label!r}]" if columns is None else f"row[{columns.index(label)}]"
+
     values = []
     for field in dataclasses.fields(cls):
         if not field.init:
@@ -41,9 +55,9 @@ def _builder(cls: type, prefix: str, given: frozenset[str]) -> _Builder:
         if name in given:
             values.append((name, f"given[{name!r}]"))
         elif field.type in ("bool", bool):
-            values.append((name, f"bool(row[{prefix + name!r}])"))
+            values.append((name, f"bool({column(name)})"))
         else:
-            values.append((name, f"row[{prefix + name!r}]"))
+            values.append((name, column(name)))
     namespace: dict[str, Any] = {"cls": cls}
     setters = slot_setters(cls)
     if setters is not None:

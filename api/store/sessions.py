@@ -10,8 +10,7 @@ from sqlalchemy import and_, bindparam, select, update
 
 from api.core.frozen import quick_init
 from api.core.models import Plan, Project, Session, User
-from api.store.engine import Row, Tx, insert_values, prepare
-from api.store.memo import RowMemo
+from api.store.engine import Tx, insert_values, prepare
 from api.store.rows import from_row
 from api.store.tables import endpoints, projects, sessions, users
 from api.store.users import USER_COLUMNS, to_user
@@ -81,7 +80,7 @@ _PLANS = {plan.value: plan for plan in Plan}
 
 # Built once: every authenticated request runs it, and building a statement costs more than
 # SQLite takes to answer it.
-_WITH_USER = prepare(
+_WITH_USER_SELECT = (
     select(
         *_SESSION_COLUMNS,
         *USER_COLUMNS,
@@ -97,36 +96,42 @@ _WITH_USER = prepare(
     .join(projects, projects.c.id == endpoints.c.project_id)
     .where(sessions.c.id == bindparam("session_hex"))
 )
+_WITH_USER = prepare(_WITH_USER_SELECT)
 
 
-# The sessions in use right now (as many as the verified-token cache remembers tokens); each
-# owner is about 2 KB.
-_OWNERS: RowMemo[SessionOwner] = RowMemo(16_384)
+# Its columns, in order: the row is read by position (see `with_user`).
+_OWNER_COLUMNS = tuple(_WITH_USER_SELECT.selected_columns.keys())
+_ENDPOINT_NAME, _PROJECT_ID, _PROJECT_NAME, _PROJECT_PLAN, _PROJECT_ALLOW_NO_ORIGIN = (
+    _OWNER_COLUMNS.index(name)
+    for name in (
+        "endpoint_name",
+        "project_id",
+        "project_name",
+        "project_plan",
+        "project_allow_no_origin",
+    )
+)
 
 
 async def with_user(tx: Tx, session_hex: str) -> SessionOwner | None:
     """One round trip for the per-request auth check: session joined with user and project.
-    The row is read every time; the models are built again only when it has changed."""
+    Its row is read as values, by position: a dict for it cost as much as the rest of
+    building the models."""
     values = await tx.one_values(_WITH_USER, {"session_hex": session_hex})
     if values is None:
         return None
-    owner = _OWNERS.get(session_hex, values)
-    if owner is None:
-        owner = _OWNERS.put(session_hex, values, _owner(tx.row_of(_WITH_USER, values)))
-    return owner
-
-
-def _owner(row: Row) -> SessionOwner:
-    user = to_user(row, row["endpoint_name"])
-    plan = row["project_plan"]
+    columns = _OWNER_COLUMNS
+    user = to_user(values, values[_ENDPOINT_NAME], columns)
+    plan = values[_PROJECT_PLAN]
     project = Project(
-        id=row["project_id"],
-        name=row["project_name"],
+        id=values[_PROJECT_ID],
+        name=values[_PROJECT_NAME],
         plan=_PLANS.get(plan) or Plan(plan),
         allowed_origins=(),
-        allow_no_origin=bool(row["project_allow_no_origin"]),
+        allow_no_origin=bool(values[_PROJECT_ALLOW_NO_ORIGIN]),
     )
-    return SessionOwner(session=_session(row, user.unique_id), user=user, project=project)
+    session = from_row(Session, values, prefix="s_", columns=columns, unique_id=user.unique_id)
+    return SessionOwner(session=session, user=user, project=project)
 
 
 _ACTIVE = prepare(

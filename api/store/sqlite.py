@@ -58,15 +58,15 @@ class SqliteTx(PlannedTx):
         rows = _fetch(plan, cursor)
         return rows[0] if rows else None
 
-    async def one_values(self, stmt: Statement, params: Params = None) -> tuple[Any, ...] | None:
+    async def one_values(self, stmt: Statement, params: Params = None) -> list[Any] | None:
         plan = self._plan(stmt)
         conn, sql, values = self._conn, plan.sql, plan.params(params)
         cursor = _try(conn, sql, values) or await _while_busy(conn, sql, values)
         try:
-            row: tuple[Any, ...] | None = cursor.fetchone()
-            return row
+            row = cursor.fetchone()
         finally:
             cursor.close()
+        return None if row is None else plan.values(row)
 
     async def run(self, stmt: Statement, params: Params = None) -> int:
         plan = self._plan(stmt)

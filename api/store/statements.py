@@ -125,13 +125,14 @@ class Plan:
         keys = self.keys or keys
         if not self.result:
             return [dict(zip(keys, r, strict=True)) for r in raw]
-        out = []
-        for r in raw:
-            values = list(r)
-            for i, proc in self.result:
-                values[i] = proc(values[i])
-            out.append(dict(zip(keys, values, strict=True)))
-        return out
+        return [dict(zip(keys, self.values(r), strict=True)) for r in raw]
+
+    def values(self, raw: Sequence[Any]) -> list[Any]:
+        """One row's values as the driver returned them, converted as `rows` converts them."""
+        values = list(raw)
+        for i, proc in self.result:
+            values[i] = proc(values[i])
+        return values
 
 
 def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
@@ -184,14 +185,11 @@ class Tx:
         rows = await self.all(stmt, params)
         return rows[0] if rows else None
 
-    async def one_values(self, stmt: Statement, params: Params = None) -> tuple[Any, ...] | None:
-        """The first row's values as the driver returns them, in the statement's column
-        order, before any conversion (`row_of` converts them as `one` would)."""
-        raise NotImplementedError
-
-    def row_of(self, stmt: Statement, values: Sequence[Any]) -> Row:
-        """Values from `one_values` as `one` would have returned them."""
-        raise NotImplementedError
+    async def one_values(self, stmt: Statement, params: Params = None) -> list[Any] | None:
+        """`one`'s row as its values, in the order of the statement's columns: for the
+        per-request look-up, whose row would be a dict built only to be read back."""
+        row = await self.one(stmt, params)
+        return None if row is None else list(row.values())
 
     async def scalar(self, stmt: Statement, params: Params = None) -> Any:
         row = await self.one(stmt, params)
@@ -211,8 +209,3 @@ class PlannedTx(Tx):
         if isinstance(stmt, Prepared):
             return stmt.plan(self._dialect)
         return Plan(stmt, self._dialect)
-
-    def row_of(self, stmt: Statement, values: Sequence[Any]) -> Row:
-        plan = self._plan(stmt)
-        assert plan.keys is not None, "only statements whose columns are known"
-        return plan.rows((values,), plan.keys)[0]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,8 +38,17 @@ USER_COLUMNS = (
 )
 
 
-def to_user(row: Mapping[str, Any], endpoint_name: str) -> User:
-    return from_row(User, row, endpoint=endpoint_name, data=dict(row["data"] or {}))
+def to_user(
+    row: Mapping[str, Any] | Sequence[Any],
+    endpoint_name: str,
+    columns: tuple[str, ...] | None = None,
+) -> User:
+    """The user in a row (a dict, or with `columns` its values in that order)."""
+    if columns is None:
+        data = cast(Mapping[str, Any], row)["data"]
+    else:
+        data = cast(Sequence[Any], row)[columns.index("data")]
+    return from_row(User, row, columns=columns, endpoint=endpoint_name, data=dict(data or {}))
 
 
 def _select() -> Select[Any]:

@@ -87,3 +87,21 @@ def test_models_with_more_than_fields_are_built_by_their_constructor() -> None:
     assert from_row(_Unslotted, {"a": 1, "b": 0}) == _Unslotted(a=1, b=False)
     built = from_row(_Checked, {"a": 2, "b": 1, "seen": []})
     assert built.seen == [2] and built.b is True
+
+
+def test_a_model_from_a_rows_values_equals_the_one_from_its_dict() -> None:
+    columns = ("extra", *USER_ROW)
+    values = ["ignored", *USER_ROW.values()]
+    by_position = from_row(User, values, columns=columns, endpoint="main", data={"k": [1, 2]})
+    assert by_position == from_row(User, USER_ROW, endpoint="main", data={"k": [1, 2]})
+    assert all(type(getattr(by_position, f)) is bool for f in ("email_verified", "phone_verified"))
+
+
+def test_the_session_lookup_reads_its_columns_where_each_engine_returns_them() -> None:
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+    from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
+
+    from api.store.sessions import _OWNER_COLUMNS, _WITH_USER
+
+    for dialect in (sqlite_dialect(), asyncpg_dialect()):
+        assert _WITH_USER.plan(dialect).keys == _OWNER_COLUMNS

@@ -19,6 +19,7 @@ timed out is closed, never reused, and idle connections the server has closed ar
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -29,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.core.errors import TransientConflict, Unavailable
 from api.store.blocks import BoundedPool, ReadMark, refuse_write_inside_read
+from api.store.deadlines import Deadlines
 from api.store.statements import Params, PlannedTx, Prepared, Row, Statement, Tx
 
 T = TypeVar("T")
@@ -102,6 +104,7 @@ class PostgresPool(BoundedPool[asyncpg.Connection]):
         self.server_prepared = server_prepared
         self.connect_timeout = connect_timeout
         self.statement_timeout = statement_timeout
+        self.deadlines = Deadlines(statement_timeout)
         # Every connection open now, idle or lent out: closing the pool closes them all.
         self._every: set[asyncpg.Connection] = set()
 
@@ -110,14 +113,13 @@ class PostgresPool(BoundedPool[asyncpg.Connection]):
             conn = await asyncpg.connect(
                 self.dsn,
                 timeout=self.connect_timeout,
-                command_timeout=self.statement_timeout,
                 statement_cache_size=256 if self.server_prepared else 0,
             )
         except Exception as error:
             raise Unavailable("cannot connect to the database") from error
         try:
             # The codecs' type look-up is a statement too: inside a transaction, like all.
-            async with conn.transaction():
+            async with asyncio.timeout(self.statement_timeout), conn.transaction():
                 for name in ("json", "jsonb"):
                     await conn.set_type_codec(
                         name, encoder=_json_encode, decoder=orjson.loads, schema="pg_catalog"
@@ -144,6 +146,7 @@ class PostgresPool(BoundedPool[asyncpg.Connection]):
             await self._put_back(conn)
 
     async def close(self) -> None:
+        self.deadlines.close()
         every, self._every, self._idle = self._every, set(), []
         for conn in every:
             conn.terminate()
@@ -151,12 +154,13 @@ class PostgresPool(BoundedPool[asyncpg.Connection]):
 
 
 class PostgresTx(PlannedTx):
-    __slots__ = ("_conn", "failed")
+    __slots__ = ("_conn", "_deadlines", "failed")
     is_postgres = True
 
-    def __init__(self, conn: asyncpg.Connection, dialect: Dialect) -> None:
+    def __init__(self, conn: asyncpg.Connection, dialect: Dialect, deadlines: Deadlines) -> None:
         super().__init__(dialect)
         self._conn = conn
+        self._deadlines = deadlines
         self.failed = False  # the connection broke: close it rather than reuse it
 
     async def all(self, stmt: Statement, params: Params = None) -> list[Row]:
@@ -188,14 +192,18 @@ class PostgresTx(PlannedTx):
         await self._call(lambda sql, *_: self._conn.executemany(sql, rows), sql, rows[0])
 
     async def _call(self, send: Callable[..., Awaitable[T]], sql: str, values: Sequence[Any]) -> T:
-        """`send(sql, *values)` with a driver error turned into the store's (and a broken
-        connection marked, to be closed rather than reused)."""
+        """`send(sql, *values)` within the statement time-out, with a driver error turned
+        into the store's (and a broken connection marked, to be closed rather than reused)."""
+        deadlines, conn = self._deadlines, self._conn
+        deadlines.start(conn)
         try:
             return await send(sql, *values)
         except Exception as error:
             if broken(error):
                 self.failed = True
             raise translate(error, sql, values) from error
+        finally:
+            deadlines.finish(conn)
 
 
 class PostgresBlock:
@@ -219,13 +227,13 @@ class PostgresBlock:
         self._begun = self._write or not self._pool.server_prepared
         try:
             if self._begun:
-                await conn.execute("BEGIN")
+                await _command(self._pool.deadlines, conn, "BEGIN")
         except BaseException as error:  # cancelled too: the connection's state is unknown
             await self._pool.release(conn, discard=True)
             if isinstance(error, Exception):
                 raise translate(error) from error
             raise
-        self._tx = PostgresTx(conn, self._dialect)
+        self._tx = PostgresTx(conn, self._dialect, self._pool.deadlines)
         if not self._write:
             self._mark = ReadMark(self._pool.current_task())
         return self._tx
@@ -238,11 +246,11 @@ class PostgresBlock:
         conn, discard = tx._conn, tx.failed
         try:
             if self._begun and exc_type is None:
-                await conn.execute("COMMIT")
+                await _command(self._pool.deadlines, conn, "COMMIT")
             elif (
                 self._begun and not discard
             ):  # (a broken connection is closed instead: nothing to commit)
-                await conn.execute("ROLLBACK")
+                await _command(self._pool.deadlines, conn, "ROLLBACK")
         except Exception as error:
             discard = True
             if exc_type is None:
@@ -254,3 +262,11 @@ class PostgresBlock:
             await self._pool.release(conn, discard=discard)
         if exc_type is None:
             tx.run_after_commit()
+
+
+async def _command(deadlines: Deadlines, conn: asyncpg.Connection, sql: str) -> None:
+    deadlines.start(conn)
+    try:
+        await conn.execute(sql)
+    finally:
+        deadlines.finish(conn)

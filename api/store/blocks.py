@@ -49,6 +49,7 @@ class BoundedPool(Generic[C]):
         self._idle: list[C] = []
         self._open = 0
         self._freed: asyncio.Condition | None = None
+        self._waiting = 0  # acquirers waiting for a connection to be freed
         # `current_task()` without asyncio's per-call loop look-up (see `api.core.loops`).
         self.current_task = LoopRef().current_task
 
@@ -78,14 +79,17 @@ class BoundedPool(Generic[C]):
                 raise
         if self._freed is None:
             self._freed = asyncio.Condition()
-        async with self._freed:
-            try:
+        self._waiting += 1
+        try:
+            async with self._freed:
                 await asyncio.wait_for(
                     self._freed.wait_for(lambda: bool(self._idle) or self._open < self.limit),
                     self.timeout,
                 )
-            except TimeoutError:
-                raise Unavailable("no database connection is free") from None
+        except TimeoutError:
+            raise Unavailable("no database connection is free") from None
+        finally:
+            self._waiting -= 1
         # Nothing is awaited before the idle list is read again: no other task runs between.
         return await self.acquire()
 
@@ -99,6 +103,8 @@ class BoundedPool(Generic[C]):
         await self._notify()
 
     async def _notify(self) -> None:
-        if self._freed is not None:
+        # (Only when someone waits: taking the condition's lock costs a coroutine or two,
+        # on every release once the pool has been exhausted.)
+        if self._freed is not None and self._waiting:
             async with self._freed:
                 self._freed.notify()

@@ -63,3 +63,36 @@ async def test_a_wait_longer_than_the_time_out_is_unavailable() -> None:
     await pool.acquire()
     with pytest.raises(Unavailable):
         await pool.acquire()
+
+
+async def test_a_connection_given_back_goes_to_the_waiter_not_a_newcomer() -> None:
+    pool = Pool(limit=1, timeout=2)
+    conn = await pool.acquire()
+    waiter = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0.01)
+    await pool.release(conn)
+    newcomer = asyncio.create_task(pool.acquire())  # arrives before the waiter runs again
+    assert await asyncio.wait_for(waiter, 1) == conn
+    await asyncio.sleep(0.01)
+    assert not newcomer.done()
+    await pool.release(conn)
+    assert await asyncio.wait_for(newcomer, 1) == conn
+
+
+async def test_a_closed_connection_lets_a_waiter_open_another() -> None:
+    pool = Pool(limit=1, timeout=2)
+    conn = await pool.acquire()
+    waiter = asyncio.create_task(pool.acquire())
+    await asyncio.sleep(0.01)
+    await pool._drop(conn)
+    assert await asyncio.wait_for(waiter, 1) == conn + 1  # a new connection
+
+
+async def test_a_waiter_that_gave_up_is_skipped() -> None:
+    pool = Pool(limit=1, timeout=0.05)
+    conn = await pool.acquire()
+    with pytest.raises(Unavailable):
+        await pool.acquire()
+    assert not pool._waiters
+    await pool.release(conn)
+    assert pool._idle == [conn]

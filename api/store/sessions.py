@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +27,10 @@ _SESSION_COLUMNS = (
 )
 
 
-def _session(row: Mapping[str, Any], unique_id: str) -> Session:
-    return from_row(Session, row, prefix="s_", unique_id=unique_id)
+def _session(
+    row: Mapping[str, Any] | Sequence[Any], unique_id: str, columns: tuple[str, ...] | None = None
+) -> Session:
+    return from_row(Session, row, prefix="s_", columns=columns, unique_id=unique_id)
 
 
 async def create(
@@ -130,7 +132,7 @@ async def with_user(tx: Tx, session_hex: str) -> SessionOwner | None:
         allowed_origins=(),
         allow_no_origin=bool(values[_PROJECT_ALLOW_NO_ORIGIN]),
     )
-    session = from_row(Session, values, prefix="s_", columns=columns, unique_id=user.unique_id)
+    session = _session(values, user.unique_id, columns)
     return SessionOwner(session=session, user=user, project=project)
 
 

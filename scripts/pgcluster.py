@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 # A throwaway cluster for tests: durability off, many connections for xdist.
@@ -145,14 +145,18 @@ class Cluster:
                 children.append(int(Path(stat).parent.name))
         return [postmaster, *children]
 
+    def _signal(self, signum: int) -> None:
+        """A backend may exit between listing and signalling (its client went away)."""
+        for pid in self.pids():
+            with suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
     def freeze(self) -> None:
         """Accepting connections (the kernel does) and answering nothing."""
-        for pid in self.pids():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def thaw(self) -> None:
-        for pid in self.pids():
-            os.kill(pid, signal.SIGCONT)
+        self._signal(signal.SIGCONT)
 
     def remove(self) -> None:
         if (self.data / "postmaster.pid").exists():

@@ -1,5 +1,6 @@
 """What the benchmark's baselines share: Amend's token check and its verified-token cache, the
-session check, and the JSON Amend answers, written plainly (no services, no SQLAlchemy)."""
+session check, and the JSON Amend answers (its dates formatted by Amend's own `iso_seconds`),
+written plainly (no services, no SQLAlchemy)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api.core.clock import iso_seconds
 from api.core.errors import AmendError
 from api.security.tokens import Claims, TokenService
 
@@ -79,10 +81,6 @@ def parse_first_name(raw: bytes) -> str | None:
     return value if isinstance(value, str) and len(value) <= 100 else None
 
 
-def iso(ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
-
-
 def rest_user(user: dict[str, Any]) -> dict[str, Any]:
     """A user as REST answers it."""
     return {
@@ -98,8 +96,8 @@ def rest_user(user: dict[str, Any]) -> dict[str, Any]:
         "phone_verified": bool(user["phone_verified"]),
         "data": user["data"],
         "version": user["version"],
-        "created_at": iso(user["created_at"]),
-        "updated_at": iso(user["updated_at"]),
+        "created_at": iso_seconds(user["created_at"]),
+        "updated_at": iso_seconds(user["updated_at"]),
     }
 
 
@@ -116,7 +114,11 @@ def envelope(
     user_id = USER_PREFIX + unique_id
 
     def signin(row: Any) -> dict[str, Any]:
-        return {"id": SESSION_PREFIX + row[0], "user_id": user_id, "created_at": iso(row[2])}
+        return {
+            "id": SESSION_PREFIX + row[0],
+            "user_id": user_id,
+            "created_at": iso_seconds(row[2]),
+        }
 
     def attempt(row: Any) -> dict[str, Any]:
         return {
@@ -124,7 +126,7 @@ def envelope(
             "identifier": row[4],
             "succeeded": bool(row[6]),
             "reason": row[7],
-            "created_at": iso(row[8]),
+            "created_at": iso_seconds(row[8]),
         }
 
     signins = [signin(r) for r in live]

@@ -35,7 +35,7 @@ from api.graphql.media import (
 from api.graphql.schema import AmendSchema, ExtensionFactory, build_schema
 from api.graphql.sockets import TextFrames, check_connection
 from api.http.credentials import request_context
-from api.http.middleware import raw_header, replaying
+from api.http.middleware import media_type, raw_header, replaying
 from api.services.container import Services
 from api.services.origins import origin_listed
 
@@ -96,7 +96,7 @@ class AmendGraphQL(GraphQL[Context, None]):
         # Only JSON bodies: a cross-site "simple" request (text/plain, form encodings) can then
         # never reach a mutation, whatever the browser's CORS handling.
         if scope["type"] == "http" and scope["method"] == "POST":
-            if not _json_media(raw_header(scope, b"content-type")):
+            if media_type(scope) != "application/json":
                 await _unsupported_media_type(scope, receive, send)
                 return
             body = await _read_body(receive)
@@ -252,13 +252,6 @@ class SubResponse(Response):
         self.status_code = None  # type: ignore[assignment]
         self.background = None
         self.raw_headers = []
-
-
-def _json_media(content_type: bytes | None) -> bool:
-    if content_type == b"application/json":
-        return True
-    media = (content_type or b"").decode("latin-1").split(";", 1)[0]
-    return media.strip().lower() == "application/json"
 
 
 async def _unsupported_media_type(scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,5 +1,5 @@
-"""What the edge layer (`api.http.edge`) and the GraphQL view share: header reads, body
-replay and the CORS policy's constants."""
+"""What the edge layer (`api.http.edge`), the GraphQL view and the REST routes share: header
+reads and the media type, body replay, and the CORS policy's constants."""
 
 from __future__ import annotations
 
@@ -37,3 +37,9 @@ def raw_header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return value  # type: ignore[no-any-return]
     return None
+
+
+def media_type(scope: Scope) -> str:
+    """The request's media type: its Content-Type without parameters, lowercased."""
+    content_type = raw_header(scope, b"content-type") or b""
+    return content_type.decode("latin-1").split(";", 1)[0].strip().lower()

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from api.core import jsontext
 from api.core.errors import AmendError, Problem, Reason
-from api.http.middleware import raw_header
+from api.http.middleware import media_type, raw_header
 
 JSON_TYPE = "application/json"
 TEXT_TYPE = "text/plain"
@@ -23,12 +23,8 @@ def _header(request: Request, name: bytes) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
-def media_type(request: Request) -> str:
-    return (_header(request, b"content-type") or "").split(";", 1)[0].strip().lower()
-
-
 async def _raw(request: Request, accepted: tuple[str, ...]) -> tuple[str, bytes]:
-    kind = media_type(request)
+    kind = media_type(request.scope)
     if kind not in accepted:
         raise AmendError(
             Reason.UNSUPPORTED_CONTENT_TYPE,

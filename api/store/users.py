@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Select, bindparam, or_, select, update
@@ -38,6 +39,11 @@ USER_COLUMNS = (
 )
 
 
+@cache
+def _data_at(columns: tuple[str, ...]) -> int:
+    return columns.index("data")
+
+
 def to_user(
     row: Mapping[str, Any] | Sequence[Any],
     endpoint_name: str,
@@ -47,7 +53,7 @@ def to_user(
     if columns is None:
         data = cast(Mapping[str, Any], row)["data"]
     else:
-        data = cast(Sequence[Any], row)[columns.index("data")]
+        data = cast(Sequence[Any], row)[_data_at(columns)]
     return from_row(User, row, columns=columns, endpoint=endpoint_name, data=dict(data or {}))
 
 

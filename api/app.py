@@ -19,6 +19,7 @@ from api.core.errors import AmendError, Unavailable, payload_too_large
 from api.graphql.errors import error_response as graphql_error_response
 from api.graphql.schema import ExtensionFactory
 from api.graphql.view import AmendGraphQL
+from api.http.direct import DirectRoutes
 from api.http.edge import EdgeMiddleware
 from api.http.observability import Metrics
 from api.rest import routes as rest_routes
@@ -86,10 +87,11 @@ def create_app(
         assets = files("api") / "static" / "graphiql"
         routes.append(Mount("/graphiql/static", StaticFiles(directory=str(assets))))
 
+    graphql_route = Route("/graphql", graphql, methods=["GET", "POST"])
     app = Starlette(
         routes=[
             # The busiest routes first: Starlette tries them in order.
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            graphql_route,
             *rest_routes.ROUTES,
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz, methods=["GET"]),
@@ -106,7 +108,8 @@ def create_app(
                 limit=settings.max_body_bytes,
                 body_timeout=settings.body_timeout_seconds,
                 too_large=_too_large,
-            )
+            ),
+            Middleware(DirectRoutes, routes=[graphql_route, rest_routes.ME_ROUTE]),
         ],
         lifespan=lifespan,
         exception_handlers={Unavailable: _on_unavailable},

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api.core.errors import AmendError
+from api.core.errors import AmendError, Unavailable
 from api.rest import ce, me, user_v1
 from api.rest.common import services_of
 from api.rest.envelopes import JSON, ce_error, me_error, user_v1_error
@@ -45,28 +45,35 @@ class BodyRequest(Request):
 
 
 class Endpoint:
-    """A REST handler served as a plain ASGI app.
+    """A REST handler served as a plain ASGI app, which answers everything in its API's
+    envelope: what the handler returns, its errors, and an unavailable database (raised by
+    the store through the handler), as the catalogue's `SERVICE_UNAVAILABLE`.
 
-    Starlette wraps a request/response function in a second exception-mapping layer for each
-    route, with its own `send` wrapper; the application's layer already maps the same
-    exceptions with the same handlers, so the routes go without it."""
+    Starlette would wrap a request/response function in an exception-mapping layer of its
+    own, with its own `send` wrapper; answering its own errors, an endpoint needs no
+    exception layer at all, and the busiest is served before it (`api.http.direct`)."""
 
-    __slots__ = ("handler",)
+    __slots__ = ("envelope", "handler")
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, envelope: Callable[[AmendError], Response]) -> None:
         self.handler = handler
+        self.envelope = envelope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.handler(BodyRequest(scope, receive, send))
+        try:
+            response = await self.handler(BodyRequest(scope, receive, send))
+        except Unavailable:
+            response = self.envelope(Unavailable.answer())
         await response(scope, receive, send)
 
 
+ME_ROUTE = Route("/me", Endpoint(me.me, me_error), methods=["GET", "PATCH"])
 ROUTES = [
-    Route("/me", Endpoint(me.me), methods=["GET", "PATCH"]),
-    Route("/1/ce/{endpoint}", Endpoint(ce.record), methods=["GET", "PUT", "POST"]),
-    Route("/1/ce/{endpoint}/login", Endpoint(ce.login), methods=["POST"]),
-    Route("/api/user/v1/update", Endpoint(user_v1.update), methods=["PUT", "POST"]),
-    Route("/api/user/v1/login", Endpoint(user_v1.login), methods=["POST"]),
+    ME_ROUTE,
+    Route("/1/ce/{endpoint}", Endpoint(ce.record, ce_error), methods=["GET", "PUT", "POST"]),
+    Route("/1/ce/{endpoint}/login", Endpoint(ce.login, ce_error), methods=["POST"]),
+    Route("/api/user/v1/update", Endpoint(user_v1.update, user_v1_error), methods=["PUT", "POST"]),
+    Route("/api/user/v1/login", Endpoint(user_v1.login, user_v1_error), methods=["POST"]),
 ]
 
 

@@ -9,12 +9,15 @@ keeps every integer exact, so validation can refuse what cannot be stored (SPEC 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-_LONG_DIGITS = re.compile(rb"\d{19}")
+# Every ASCII digit to "0", every other byte to " ": a run of 19 digits becomes a run of 19
+# zeros, found by a substring search. (A regular expression's search for `\d{19}` costs four
+# times as much on a small request body, where it runs on every request.)
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGITS = b"0" * 19
 
 # The range orjson (storage, responses) writes exactly.
 INT_MIN = -(2**63)
@@ -31,6 +34,6 @@ def loads(text: bytes | str) -> Any:
     Raises `ValueError` (orjson's and the standard module's decode errors are both one).
     """
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if _LONG_DIGITS.search(raw) is None:
+    if _LONG_DIGITS not in raw.translate(_DIGITS_AS_ZEROS):
         return orjson.loads(raw)
     return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)

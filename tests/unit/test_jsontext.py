@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -45,3 +46,11 @@ def test_any_json_value_reads_back_as_written(value: object) -> None:
 @pytest.mark.parametrize("number", [2**64 - 1, -(2**63), 0, True])
 def test_the_64_bit_edges_are_valid_custom_data(number: int) -> None:
     assert validate_custom_data({"n": number}, field=("data",)) == {"n": number}
+
+
+@given(st.binary(max_size=64) | st.text(alphabet='0123456789 .,"-eE٣', max_size=64).map(str.encode))
+def test_a_run_of_19_digits_is_found_exactly_where_a_regular_expression_finds_one(
+    text: bytes,
+) -> None:
+    expected = re.search(rb"[0-9]{19}", text) is not None
+    assert (jsontext._LONG_DIGITS in text.translate(jsontext._DIGITS_AS_ZEROS)) == expected

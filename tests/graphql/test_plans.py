@@ -32,6 +32,7 @@ class Item:
     tags: list[str]
     colour: Colour | None = None
     note: str | None = None
+    flag: bool = False
 
 
 @strawberry.type
@@ -68,6 +69,12 @@ def _item(kind: str) -> Any:
         "int-name": {"name": 7},
         "bad-count": {"count": "many"},
         "big-count": {"count": 2**40},
+        "least-count": {"count": -(2**31)},
+        "bool-count": {"count": True},
+        "float-count": {"count": 3.0},
+        "int-flag": {"flag": 1},
+        "text-flag": {"flag": "yes"},
+        "null-flag": {"flag": None},
         "bad-colour": {"colour": "blue"},
         "null-tag": {"tags": ["x", None]},
         "tags-not-a-list": {"tags": "xy"},
@@ -157,9 +164,9 @@ async def _answer(query: str, variables: dict[str, Any] | None, planned: bool) -
 
 
 CASES = [
-    "{ item { name count tags colour note } }",
+    "{ item { name count tags colour note flag } }",
     "{ a: item { n: name } b: maybe(kind: $k) { name } __typename t: __typename }",
-    "{ item(kind: $k) { name count tags colour note __typename } }",
+    "{ item(kind: $k) { name count tags colour note flag __typename } }",
     "{ maybe(kind: $k) { name count tags colour } }",
     "{ box(kind: $k) { item { name count } items { name tags } } }",
     "mutation { first: bump { count } second: bump(kind: $k) { name count } third: bump { name } }",
@@ -170,6 +177,12 @@ KINDS = [
     "int-name",
     "bad-count",
     "big-count",
+    "least-count",
+    "bool-count",
+    "float-count",
+    "int-flag",
+    "text-flag",
+    "null-flag",
     "bad-colour",
     "null-tag",
     "tags-not-a-list",

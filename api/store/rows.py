@@ -32,12 +32,25 @@ def from_row(
     """An instance of the dataclass `cls` from `row[prefix + field]`, with `given` taking
     the place of the columns it names. With `columns`, `row` is a row's values in the order
     of those column names (read by position, without a dict built for the row)."""
-    key = (cls, prefix, tuple(given), columns)
+    built: T = reader(cls, prefix=prefix, columns=columns, given=tuple(given))(row, given)
+    return built
+
+
+def reader(
+    cls: type[T],
+    *,
+    prefix: str = "",
+    columns: tuple[str, ...] | None = None,
+    given: tuple[str, ...] = (),
+) -> Callable[[Mapping[str, Any] | Sequence[Any], dict[str, Any]], T]:
+    """What `from_row` calls for these arguments: `(row, given values) -> instance`. Kept
+    by a caller that reads such rows on every request, it spares looking the builder up,
+    which with a long column list (hashed for the look-up) costs a third of the build."""
+    key = (cls, prefix, given, columns)
     build = _BUILDERS.get(key)
     if build is None:
         build = _BUILDERS[key] = _builder(cls, prefix, frozenset(given), columns)
-    built: T = build(row, given)
-    return built
+    return build
 
 
 def _builder(

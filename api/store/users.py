@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from functools import cache
-from typing import Any, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Select, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,7 +14,7 @@ from api.core.clock import now_ms
 from api.core.models import User
 from api.store.engine import Prepared, Tx, insert_values, prepare, prepare_once, value_binds
 from api.store.errors import taken
-from api.store.rows import from_row
+from api.store.rows import from_row, reader
 from api.store.tables import endpoints, users
 
 USER_COLUMNS = (
@@ -39,22 +38,26 @@ USER_COLUMNS = (
 )
 
 
-@cache
-def _data_at(columns: tuple[str, ...]) -> int:
-    return columns.index("data")
+def to_user(row: Mapping[str, Any], endpoint_name: str) -> User:
+    """The user in a row read as a dict."""
+    return from_row(User, row, endpoint=endpoint_name, data=_data(row["data"]))
 
 
-def to_user(
-    row: Mapping[str, Any] | Sequence[Any],
-    endpoint_name: str,
-    columns: tuple[str, ...] | None = None,
-) -> User:
-    """The user in a row (a dict, or with `columns` its values in that order)."""
-    if columns is None:
-        data = cast(Mapping[str, Any], row)["data"]
-    else:
-        data = cast(Sequence[Any], row)[_data_at(columns)]
-    return from_row(User, row, columns=columns, endpoint=endpoint_name, data=dict(data or {}))
+def user_reader(columns: tuple[str, ...]) -> Callable[[Sequence[Any], str], User]:
+    """`to_user` for rows read as their values, in the order of `columns`: worked out once
+    for a statement whose rows are read on every request."""
+    build = reader(User, columns=columns, given=("endpoint", "data"))
+    data_at = columns.index("data")
+
+    def read(values: Sequence[Any], endpoint_name: str) -> User:
+        return build(values, {"endpoint": endpoint_name, "data": _data(values[data_at])})
+
+    return read
+
+
+def _data(stored: Any) -> dict[str, Any]:
+    # NULL (no custom fields) reads as {}; the model gets a dict of its own.
+    return dict(stored or {})
 
 
 def _select() -> Select[Any]:

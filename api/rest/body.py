@@ -68,12 +68,11 @@ async def json_object(request: Request, *, allowed: frozenset[str]) -> dict[str,
     body = _json(raw)
     if not isinstance(body, dict):
         raise AmendError(Reason.INVALID_FIELD, "the body must be a JSON object")
-    extra = sorted(k for k in body if k not in allowed)
-    if extra:
+    if not body.keys() <= allowed:
         raise AmendError.of(
             [
                 Problem(Reason.FIELD_NOT_ALLOWED, f"'{key}' cannot be set here", (key,))
-                for key in extra
+                for key in sorted(body.keys() - allowed)
             ]
         )
     return body

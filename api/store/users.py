@@ -160,6 +160,10 @@ async def insert_user(tx: Tx, *, endpoint_name: str, values: Mapping[str, Any]) 
     return to_user(row, endpoint_name)
 
 
+# The versioned UPDATE returns USER_COLUMNS, read by position (every update goes through it).
+_read_returned = user_reader(tuple(column.key for column in USER_COLUMNS))
+
+
 def _update_statement(columns: tuple[str, ...]) -> Prepared:
     """The versioned UPDATE for one set of columns."""
 
@@ -192,10 +196,10 @@ async def update_versioned(
     params = {f"v_{name}": value for name, value in changes.items()}
     params.update(w_pk=user.pk, w_version=user.version, now=now_ms())
     try:
-        row = await tx.one(_update_statement(tuple(changes)), params)
+        values = await tx.one_values(_update_statement(tuple(changes)), params)
     except IntegrityError as error:
         raise taken(error, field_prefix=field_prefix) from None
-    return None if row is None else to_user(row, user.endpoint)
+    return None if values is None else _read_returned(values, user.endpoint)
 
 
 async def set_password_hash(tx: Tx, pk: int, password_hash: str, old_hash: str) -> None:

@@ -153,6 +153,7 @@ class Tx:
     by column label.
     """
 
+    __slots__ = ("after_commit",)
     is_postgres = False
 
     def __init__(self) -> None:

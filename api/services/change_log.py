@@ -23,8 +23,8 @@ async def user_changed(
     actor: Actor = Actor.USER,
 ) -> None:
     """Announce the change of account `user_pk` and audit it as done from this request."""
-    await ctx.services.events.changed(tx, user_pk)
-    await audit.record(
+    # On PostgreSQL the audit row's statement carries the change's NOTIFY.
+    notified = await audit.record(
         tx,
         project_id=project_id,
         user_pk=user_pk,
@@ -34,4 +34,6 @@ async def user_changed(
         actor=actor,
         ip=ctx.ip,
         now=now,
+        notify=True,
     )
+    await ctx.services.events.changed(tx, user_pk, notified=notified)

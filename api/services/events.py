@@ -32,10 +32,12 @@ class UserEvents:
         )
         self._listening = False
 
-    async def changed(self, tx: Tx, user_pk: int) -> None:
-        """Inside a write transaction: announce the user's change once it commits."""
+    async def changed(self, tx: Tx, user_pk: int, *, notified: bool = False) -> None:
+        """Inside a write transaction: announce the user's change once it commits.
+        `notified`: another statement of `tx` sent its NOTIFY already (PostgreSQL)."""
         if tx.is_postgres:
-            await store_events.notify(tx, user_pk)
+            if not notified:
+                await store_events.notify(tx, user_pk)
         else:
             tx.after_commit.append(lambda: self._wake(user_pk))
 

@@ -24,11 +24,16 @@ log = logging.getLogger("amend.events")
 _NOTIFY = prepare(text("SELECT pg_notify(:channel, :payload)"))
 
 
+def notification(user_pk: int) -> dict[str, str]:
+    """The parameters of the NOTIFY that announces a change of user `user_pk`."""
+    return {"channel": CHANNEL, "payload": str(user_pk)}
+
+
 async def notify(tx: Tx, user_pk: int) -> None:
     """On PostgreSQL, tell every instance (this one included) that the user changed; NOTIFY is
     transactional, so listeners hear it only if the change commits. No-op on SQLite."""
     if tx.is_postgres:
-        await tx.run(_NOTIFY, {"channel": CHANNEL, "payload": str(user_pk)})
+        await tx.run(_NOTIFY, notification(user_pk))
 
 
 class Listener:

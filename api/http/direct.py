@@ -18,7 +18,7 @@ class DirectRoutes:
     Only for endpoints that answer every error in their API's envelope themselves, raising
     nothing for an exception handler: the GraphQL view, and the REST endpoints
     (`api.rest.routes.Endpoint`). The exception layer's request object and `send` wrapper
-    and the router's matching cost about 8 of the 70 µs a GraphQL `me` takes in process, and
+    and the router's matching cost about 8 of the 72 µs a GraphQL `me` took in process, and
     5 % of a REST `PATCH /me` (measured): more than any other single step of either."""
 
     def __init__(self, app: ASGIApp, *, routes: Sequence[Route]) -> None:

@@ -88,9 +88,9 @@ async def test_every_credential_route_takes_the_one_step(
         steps.append((change.action, change.fields))
         await real_step(ctx, tx, updated, change, now=now)
 
-    async def changed(tx: Tx, user_pk: int) -> None:
+    async def changed(tx: Tx, user_pk: int, *, notified: bool = False) -> None:
         emitted.append(user_pk)
-        await real_changed(tx, user_pk)
+        await real_changed(tx, user_pk, notified=notified)
 
     monkeypatch.setattr(credential_change, "committed", step)
     monkeypatch.setattr(services.events, "changed", changed)

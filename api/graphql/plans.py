@@ -299,9 +299,11 @@ def _object(type_: GraphQLObjectType, selection_set: SelectionSetNode | None) ->
             namespace[f"v_{i}"] = type_.name
             continue
         field_def = type_.fields.get(node.name.value)
-        read = plain_attribute(field_def) if field_def is not None else None
-        complete = field_def and _completer(field_def.type, node.selection_set)
-        if field_def is None or read is None or complete is None or node.arguments:
+        if field_def is None or node.arguments:
+            return None
+        read = plain_attribute(field_def)
+        complete = _completer(field_def.type, node.selection_set)
+        if read is None or complete is None:
             return None
         resolver, attribute = read
         namespace[f"complete_{i}"] = complete

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ from sqlalchemy import and_, bindparam, select, update
 from api.core.frozen import quick_init
 from api.core.models import Plan, Project, Session, User
 from api.store.engine import Tx, insert_values, prepare
-from api.store.rows import from_row, reader
+from api.store.rows import reader
 from api.store.tables import endpoints, projects, sessions, users
 from api.store.users import USER_COLUMNS, user_reader
 
@@ -27,10 +27,20 @@ _SESSION_COLUMNS = (
 )
 
 
-def _session(
-    row: Mapping[str, Any] | Sequence[Any], unique_id: str, columns: tuple[str, ...] | None = None
-) -> Session:
-    return from_row(Session, row, prefix="s_", columns=columns, unique_id=unique_id)
+def _session_reader(
+    columns: tuple[str, ...] | None = None,
+) -> Callable[[Mapping[str, Any] | Sequence[Any], str], Session]:
+    """`(row, unique_id) -> Session` for rows holding `_SESSION_COLUMNS`: read by name, or
+    with `columns` by position in that column list."""
+    build = reader(Session, prefix="s_", columns=columns, given=("unique_id",))
+
+    def read(row: Mapping[str, Any] | Sequence[Any], unique_id: str) -> Session:
+        return build(row, {"unique_id": unique_id})
+
+    return read
+
+
+_session = _session_reader()
 
 
 async def create(
@@ -116,7 +126,7 @@ _ENDPOINT_NAME, _PROJECT_ID, _PROJECT_NAME, _PROJECT_PLAN, _PROJECT_ALLOW_NO_ORI
 
 
 _read_user = user_reader(_OWNER_COLUMNS)
-_read_session = reader(Session, prefix="s_", columns=_OWNER_COLUMNS, given=("unique_id",))
+_read_session = _session_reader(_OWNER_COLUMNS)
 # A project as the auth lookup reads it, by its columns' values: the same few projects are
 # read on every request, and a lookup costs a quarter of building one.
 _OWNER_PROJECTS: dict[tuple[str, str, str, bool], Project] = {}
@@ -153,7 +163,7 @@ async def with_user(tx: Tx, session_hex: str) -> SessionOwner | None:
         values[_PROJECT_PLAN],
         bool(values[_PROJECT_ALLOW_NO_ORIGIN]),
     )
-    session = _read_session(values, {"unique_id": user.unique_id})
+    session = _read_session(values, user.unique_id)
     return SessionOwner(session=session, user=user, project=project)
 
 

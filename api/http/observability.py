@@ -11,7 +11,6 @@ import bisect
 import itertools
 import re
 import secrets
-from collections import defaultdict
 
 REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 # Generated ids: a random per-process prefix and a counter, 32 hex digits. Unique is all a
@@ -50,36 +49,54 @@ def route_name(path: str) -> str:
     return "other"
 
 
+class _RouteCounts:
+    """What one route has answered: by method and status class, and how long it took."""
+
+    __slots__ = ("buckets", "by_status", "count", "sum", "throttled")
+
+    def __init__(self) -> None:
+        self.by_status: dict[tuple[str, int], int] = {}  # (method, status // 100) -> count
+        self.throttled = 0
+        self.buckets = [0] * len(BUCKETS)  # per bucket; `render` makes them cumulative
+        self.sum = 0.0
+        self.count = 0
+
+
 class Metrics:
     """In-process counters and latency histograms (per worker), in the text format."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, str], int] = defaultdict(int)
-        self.throttled: dict[str, int] = defaultdict(int)
-        self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * len(BUCKETS))
-        self.sums: dict[str, float] = defaultdict(float)
-        self.counts: dict[str, int] = defaultdict(int)
+        self._routes: dict[str, _RouteCounts] = {}
 
     def observe(
         self, route: str, method: str, status: int, seconds: float, throttled: bool
     ) -> None:
-        kind = status // 100
-        self.requests[(route, method, _CLASSES[kind] if 0 <= kind < 6 else f"{kind}xx")] += 1
+        # One record per route: every request is counted, so this is on every hot path.
+        counts = self._routes.get(route)
+        if counts is None:
+            counts = self._routes[route] = _RouteCounts()
+        key = (method, status // 100)
+        counts.by_status[key] = counts.by_status.get(key, 0) + 1
         if throttled:
-            self.throttled[route] += 1
-        # Per bucket here (one increment); `render` makes them cumulative, as Prometheus wants.
+            counts.throttled += 1
         index = bisect.bisect_left(BUCKETS, seconds)
         if index < len(BUCKETS):
-            self.buckets[route][index] += 1
-        self.sums[route] += seconds
-        self.counts[route] += 1
+            counts.buckets[index] += 1
+        counts.sum += seconds
+        counts.count += 1
 
     def render(self, gauges: dict[str, tuple[str, float]]) -> str:
+        routes = sorted(self._routes.items())
         lines = [
             "# HELP amend_http_requests_total HTTP requests by route, method and status class.",
             "# TYPE amend_http_requests_total counter",
         ]
-        for (route, method, status), n in sorted(self.requests.items()):
+        requests = sorted(
+            ((route, method, _status_class(kind)), n)
+            for route, counts in routes
+            for (method, kind), n in counts.by_status.items()
+        )
+        for (route, method, status), n in requests:
             lines.append(
                 f'amend_http_requests_total{{route="{route}",method="{method}",'
                 f'status="{status}"}} {n}'
@@ -88,26 +105,26 @@ class Metrics:
             "# HELP amend_throttled_requests_total Requests refused by a throttle (Retry-After).",
             "# TYPE amend_throttled_requests_total counter",
         ]
-        for route, n in sorted(self.throttled.items()):
-            lines.append(f'amend_throttled_requests_total{{route="{route}"}} {n}')
+        for route, counts in routes:
+            if counts.throttled:
+                lines.append(
+                    f'amend_throttled_requests_total{{route="{route}"}} {counts.throttled}'
+                )
         lines += [
             "# HELP amend_http_request_duration_seconds Request latency by route.",
             "# TYPE amend_http_request_duration_seconds histogram",
         ]
         name = "amend_http_request_duration_seconds"
-        for route in sorted(self.counts):
-            for bound, n in zip(BUCKETS, itertools.accumulate(self.buckets[route]), strict=True):
+        for route, counts in routes:
+            for bound, n in zip(BUCKETS, itertools.accumulate(counts.buckets), strict=True):
                 lines.append(f'{name}_bucket{{route="{route}",le="{bound}"}} {n}')
-            lines.append(
-                f'amend_http_request_duration_seconds_bucket{{route="{route}",le="+Inf"}} '
-                f"{self.counts[route]}"
-            )
-            lines.append(
-                f'amend_http_request_duration_seconds_sum{{route="{route}"}} {self.sums[route]:.6f}'
-            )
-            lines.append(
-                f'amend_http_request_duration_seconds_count{{route="{route}"}} {self.counts[route]}'
-            )
+            lines.append(f'{name}_bucket{{route="{route}",le="+Inf"}} {counts.count}')
+            lines.append(f'{name}_sum{{route="{route}"}} {counts.sum:.6f}')
+            lines.append(f'{name}_count{{route="{route}"}} {counts.count}')
         for name, (help_text, value) in sorted(gauges.items()):
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value:g}"]
         return "\n".join(lines) + "\n"
+
+
+def _status_class(kind: int) -> str:
+    return _CLASSES[kind] if 0 <= kind < 6 else f"{kind}xx"

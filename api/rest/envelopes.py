@@ -107,7 +107,11 @@ def me_session(info: SessionInfo) -> dict[str, Any]:
     signins = [_signin(s) for s in info.signins]
     active = info.active_signin
     # The active session is one of the live ones: its body is written once, and used twice.
-    current = next((b for s, b in zip(info.signins, signins, strict=True) if s is active), None)
+    current = None
+    for session, body in zip(info.signins, signins, strict=True):
+        if session is active:
+            current = body
+            break
     return {
         "signin_attempts": [_attempt(a) for a in info.signin_attempts],
         "signins": signins,

@@ -320,7 +320,11 @@ async def session_info(ctx: RequestContext) -> SessionInfo:
     async with ctx.services.db.read() as tx:
         active = await sessions.active_for_user(tx, caller.user, now)
         signins, signups = await attempts.recent_for_user(tx, user_pk=caller.user.pk)
-    current = next((s for s in active if s.id == caller.session.id), None)
+    current = None
+    for session in active:  # (a loop: a generator left unfinished is closed by an exception)
+        if session.id == caller.session.id:
+            current = session
+            break
     return SessionInfo(
         signin_attempts=tuple(signins),
         signins=tuple(active),

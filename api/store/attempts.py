@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +20,7 @@ from sqlalchemy import (
 
 from api.core.models import SignInAttempt
 from api.store.engine import Prepared, Tx, insert_values, prepare
+from api.store.rows import reader
 from api.store.tables import signin_attempts as t
 
 _ADVISORY_LOCK = prepare(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"))
@@ -144,9 +146,15 @@ def _recent(kinds: tuple[str, ...]) -> Select[Any]:
 SIGNIN_KINDS = ("signin", "reauth")
 SIGNUP_KINDS = ("signup",)
 # The two lists every profile answer carries (SPEC §7.3), in one round trip.
-_RECENT = prepare(
-    union_all(select(_recent(SIGNIN_KINDS).subquery()), select(_recent(SIGNUP_KINDS).subquery()))
+_RECENT_SELECT = union_all(
+    select(_recent(SIGNIN_KINDS).subquery()), select(_recent(SIGNUP_KINDS).subquery())
 )
+_RECENT = prepare(_RECENT_SELECT)
+
+
+_RECENT_COLUMNS = tuple(_RECENT_SELECT.selected_columns.keys())
+_read_attempt = reader(SignInAttempt, columns=_RECENT_COLUMNS)
+_NOTHING_GIVEN: dict[str, Any] = {}
 
 
 async def recent_for_user(
@@ -154,22 +162,12 @@ async def recent_for_user(
 ) -> tuple[list[SignInAttempt], list[SignInAttempt]]:
     """The latest sign-in (and re-authentication) attempts, and sign-up attempts, newest
     first: at most `limit` of each."""
-    rows = await tx.all(_RECENT, {"user_pk": user_pk, "limit": limit})
+    # Read by position: every REST profile answer lists them.
+    rows = await tx.all_values(_RECENT, {"user_pk": user_pk, "limit": limit})
+    if not rows:
+        return [], []
     found = sorted(
-        (
-            SignInAttempt(
-                id=r["id"],
-                kind=r["kind"],
-                identifier=r["identifier"],
-                succeeded=bool(r["succeeded"]),
-                reason=r["reason"],
-                ip=r["ip"],
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ),
-        key=lambda a: a.id,
-        reverse=True,
+        (_read_attempt(r, _NOTHING_GIVEN) for r in rows), key=attrgetter("id"), reverse=True
     )
     return (
         [a for a in found if a.kind in SIGNIN_KINDS],

@@ -173,6 +173,11 @@ class PostgresTx(PlannedTx):
         raw = await self._call(self._conn.fetchrow, plan.sql, plan.params(params))
         return None if raw is None else plan.values(raw)
 
+    async def all_values(self, stmt: Statement, params: Params = None) -> list[list[Any]]:
+        plan = self._plan(stmt)
+        raw = await self._call(self._conn.fetch, plan.sql, plan.params(params))
+        return [plan.values(row) for row in raw]
+
     async def run(self, stmt: Statement, params: Params = None) -> int:
         plan = self._plan(stmt)
         status = await self._call(self._conn.execute, plan.sql, plan.params(params))

@@ -179,9 +179,14 @@ _ACTIVE = prepare(
 )
 
 
+_read_active = _session_reader(tuple(c.key for c in _SESSION_COLUMNS))
+
+
 async def active_for_user(tx: Tx, user: User, now: int) -> list[Session]:
-    rows = await tx.all(_ACTIVE, {"user_pk": user.pk, "now": now})
-    return [_session(r, user.unique_id) for r in rows]
+    # Read by position: every REST profile answer lists the caller's sessions.
+    rows = await tx.all_values(_ACTIVE, {"user_pk": user.pk, "now": now})
+    unique_id = user.unique_id
+    return [_read_active(r, unique_id) for r in rows]
 
 
 async def revoke(tx: Tx, *, session_hex: str, user_pk: int, now: int) -> bool:

@@ -68,6 +68,16 @@ class SqliteTx(PlannedTx):
             cursor.close()
         return None if row is None else plan.values(row)
 
+    async def all_values(self, stmt: Statement, params: Params = None) -> list[list[Any]]:
+        plan = self._plan(stmt)
+        conn, sql, values = self._conn, plan.sql, plan.params(params)
+        cursor = _try(conn, sql, values) or await _while_busy(conn, sql, values)
+        try:
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        return [plan.values(row) for row in rows]
+
     async def run(self, stmt: Statement, params: Params = None) -> int:
         plan = self._plan(stmt)
         conn, sql, values = self._conn, plan.sql, plan.params(params)

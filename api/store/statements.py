@@ -192,6 +192,10 @@ class Tx:
         row = await self.one(stmt, params)
         return None if row is None else list(row.values())
 
+    async def all_values(self, stmt: Statement, params: Params = None) -> list[list[Any]]:
+        """`all`'s rows as their values (as `one_values` reads one row)."""
+        return [list(row.values()) for row in await self.all(stmt, params)]
+
     async def scalar(self, stmt: Statement, params: Params = None) -> Any:
         row = await self.one(stmt, params)
         return None if row is None else next(iter(row.values()))

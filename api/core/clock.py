@@ -36,9 +36,13 @@ def _utc(seconds: int) -> str:
     return date + _HOUR_MINUTE[second // 60] + _SECOND[second % 60]
 
 
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+
+
 def iso_ms(ms: int) -> str:
     """`2020-12-27T10:58:45.000Z`"""
-    return f"{_utc(ms // 1000)}.{ms % 1000:03d}Z"
+    seconds, millis = divmod(ms, 1000)
+    return _utc(seconds) + _MILLIS[millis]
 
 
 def iso_seconds(ms: int) -> str:

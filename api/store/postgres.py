@@ -158,7 +158,8 @@ class PostgresTx(PlannedTx):
     is_postgres = True
 
     def __init__(self, conn: asyncpg.Connection, dialect: Dialect, deadlines: Deadlines) -> None:
-        super().__init__(dialect)
+        self.after_commit = []  # (the bases' fields too: see `Tx`)
+        self._dialect = dialect
         self._conn = conn
         self._deadlines = deadlines
         self.failed = False  # the connection broke: close it rather than reuse it

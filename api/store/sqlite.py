@@ -40,7 +40,8 @@ class SqliteTx(PlannedTx):
     __slots__ = ("_conn",)
 
     def __init__(self, conn: sqlite3.Connection, dialect: Dialect) -> None:
-        super().__init__(dialect)
+        self.after_commit = []  # (the bases' fields too: see `Tx`)
+        self._dialect = dialect
         self._conn = conn
 
     async def all(self, stmt: Statement, params: Params = None) -> list[Row]:

@@ -27,20 +27,15 @@ _SESSION_COLUMNS = (
 )
 
 
-def _session_reader(
-    columns: tuple[str, ...] | None = None,
-) -> Callable[[Mapping[str, Any] | Sequence[Any], str], Session]:
-    """`(row, unique_id) -> Session` for rows holding `_SESSION_COLUMNS`: read by name, or
-    with `columns` by position in that column list."""
+def _session_reader(columns: tuple[str, ...]) -> Callable[[Sequence[Any], str], Session]:
+    """`(values, unique_id) -> Session` for rows holding `_SESSION_COLUMNS`, read by position
+    in `columns` (the statement's column list)."""
     build = reader(Session, prefix="s_", columns=columns, given=("unique_id",))
 
-    def read(row: Mapping[str, Any] | Sequence[Any], unique_id: str) -> Session:
-        return build(row, {"unique_id": unique_id})
+    def read(values: Sequence[Any], unique_id: str) -> Session:
+        return build(values, {"unique_id": unique_id})
 
     return read
-
-
-_session = _session_reader()
 
 
 async def create(

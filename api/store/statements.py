@@ -149,8 +149,10 @@ def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, 
 class Tx:
     """A connection inside one transaction; store functions take it as their first argument.
 
-    `one`, `all`, `scalar` and `run` are the whole interface: rows come back as dicts keyed
-    by column label.
+    `one`, `all`, `scalar` and `run` are the interface most store functions use: rows come
+    back as dicts keyed by column label. `one_values` and `all_values` give rows as their
+    values in column order, for rows read on every request; `many` and `many_bound` write
+    in bulk.
     """
 
     __slots__ = ("after_commit",)
